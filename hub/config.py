@@ -1,0 +1,187 @@
+"""config.toml plus environment overrides, validated into typed settings.
+
+Unknown keys are errors: a typo in a config file must not silently fall back to a default.
+Secrets are only read from the environment (a plugin's ConfigSection names them).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hub.types import ConfigSection
+
+__all__ = [
+    "ConfigError",
+    "DatabaseSettings",
+    "HubSettings",
+    "Settings",
+    "WorkerSettings",
+    "build_settings",
+    "config_path",
+    "read_config_file",
+]
+
+CORE_SECTIONS = ("hub", "database", "worker", "plugins")
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded as one line for the operator."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HubSettings(_Strict):
+    """``[hub]``: identity and HTTP limits of this hub."""
+
+    issue_prefix: str = Field("CHIPP", pattern=r"^[A-Z][A-Z0-9]*$")
+    timezone: str = "UTC"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    log_level: str = "INFO"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The configured time zone, for dates shown to people."""
+        return ZoneInfo(self.timezone)
+
+
+class DatabaseSettings(_Strict):
+    """``[database]``: where issues live. ``DATABASE_URL`` overrides ``url``."""
+
+    url: str = "sqlite+aiosqlite:///./hub.db"
+    pool_size: int = Field(10, ge=1)
+    connect_timeout_seconds: float = Field(5.0, gt=0)
+    statement_timeout_seconds: float = Field(10.0, gt=0)
+
+
+class WorkerSettings(_Strict):
+    """``[worker]``: the outbox worker that runs jobs (enrichment) after webhooks are answered."""
+
+    enabled: bool = True
+    poll_interval_seconds: float = Field(1.0, gt=0)
+    batch_size: int = Field(5, ge=1)
+    max_attempts: int = Field(6, ge=1)
+    lease_seconds: float = Field(300.0, gt=0)
+    backoff_base_seconds: float = Field(10.0, ge=0)
+    backoff_max_seconds: float = Field(3600.0, ge=0)
+
+
+class PluginsSettings(_Strict):
+    """``[plugins]``: entry-point names of installed plugins to leave unloaded."""
+
+    disabled: list[str] = []
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the hub runs with: the core sections and one model per plugin section."""
+
+    hub: HubSettings = HubSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    worker: WorkerSettings = WorkerSettings()
+    plugins: PluginsSettings = PluginsSettings()
+    sections: Mapping[str, BaseModel] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+    path: Path | None = None
+
+    def plugin(self, name: str) -> Any:
+        """Return the validated model of a plugin's section (its defaults when the file has none)."""
+        try:
+            return self.sections[name]
+        except KeyError:
+            raise KeyError(f"no plugin registered a config section named {name!r}") from None
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The config file to use: ``explicit``, else ``$HUB_CONFIG``, else ``./config.toml``."""
+    return Path(explicit or os.environ.get("HUB_CONFIG") or "config.toml")
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a TOML config file; a missing default file is an empty config, a bad one an error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def build_settings(
+    raw: Mapping[str, Any],
+    sections: Iterable[ConfigSection] = (),
+    env: Mapping[str, str] | None = None,
+    path: Path | None = None,
+) -> Settings:
+    """Validate a parsed config (plus environment overrides) into Settings, or raise ConfigError."""
+    env = os.environ if env is None else env
+    where = str(path) if path else "config"
+    by_name = {section.name: section for section in sections}
+    unknown = sorted(set(raw) - set(CORE_SECTIONS) - set(by_name))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown section [{unknown[0]}] (no installed plugin reads it; "
+            f"known: {', '.join(sorted([*CORE_SECTIONS, *by_name]))})"
+        )
+    database = dict(raw.get("database", {}))
+    if env.get("DATABASE_URL"):
+        database["url"] = env["DATABASE_URL"]
+    core = {
+        "hub": _validate(HubSettings, raw.get("hub", {}), "hub", where),
+        "database": _validate(DatabaseSettings, database, "database", where),
+        "worker": _validate(WorkerSettings, raw.get("worker", {}), "worker", where),
+        "plugins": _validate(PluginsSettings, raw.get("plugins", {}), "plugins", where),
+    }
+    models: dict[str, BaseModel] = {}
+    secrets: list[str] = []
+    for name, section in by_name.items():
+        values = dict(raw.get(name, {}))
+        for key in section.secrets:
+            if key in values:
+                raise ConfigError(
+                    f"{where}: [{name}] {key} is a secret: set it in the environment "
+                    f"({section.env.get(key, key.upper())}), not in the file"
+                )
+        for key, var in section.env.items():
+            if env.get(var):
+                values[key] = env[var]
+                if key in section.secrets:
+                    secrets.append(env[var])
+        models[name] = _validate(section.model, values, name, where)
+    return Settings(**core, sections=models, secrets=tuple(secrets), path=path)
+
+
+def _validate(model: type[BaseModel], values: Any, name: str, where: str) -> Any:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where}: [{name}] must be a table")
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"]) or "(section)"
+        if error["type"] == "extra_forbidden":
+            raise ConfigError(f"{where}: unknown key [{name}] {key}") from None
+        raise ConfigError(f"{where}: [{name}] {key}: {error['msg']}") from None

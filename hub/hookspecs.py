@@ -1,0 +1,99 @@
+"""The hooks a hub plugin may implement.
+
+Every hook is called with keyword arguments; an implementation takes only the ones it uses.
+Arguments that recur:
+
+- ``source``: the webhook source name (``"sentry"``), i.e. the ``<source>`` in ``/api/<source>/webhook``.
+- ``config``: the :class:`hub.config.Settings`; ``config.plugin("sentry")`` is a plugin's own section.
+- ``headers``: the request headers, lower-cased names.
+- ``payload``: the parsed JSON body.
+- ``http``: the process-wide ``httpx.AsyncClient`` (timeouts and limits set by the host).
+- ``cache``: a :class:`hub.cache.Cache`, a key-value store in the database shared by every process.
+
+firstresult hooks are synchronous (an ``async def`` would return a coroutine, which is never None
+and so would always win). Collected hooks may be ``async def``; the host awaits what they return.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("hub")
+
+
+@hookspec
+def register_config():
+    """Return a ConfigSection (or a list of them) describing the plugin's config.toml sections.
+
+    None: the plugin has no configuration.
+    """
+
+
+@hookspec
+def register_sources():
+    """Return a list of Source: the webhook sources this plugin serves.
+
+    Each gets ``POST`` and ``GET /api/<name>/webhook``. None or []: the plugin serves no webhook.
+    """
+
+
+@hookspec
+def check_config(config):
+    """Check the plugin's settings at start-up; return a list of fatal problems (strings).
+
+    The hub refuses to start while any problem is returned. Log warnings yourself.
+    None or []: nothing wrong.
+    """
+
+
+@hookspec(firstresult=True)
+def verify_webhook(source, headers, body, config):
+    """Check the webhook's authenticity over the raw ``body`` bytes; return a Verdict.
+
+    ``Verdict(ok=False, reason=...)`` answers 401. None: not my source (when no plugin answers,
+    the delivery is not authenticated at all).
+    """
+
+
+@hookspec(firstresult=True)
+def accept_webhook(source, headers, payload, config):
+    """Decide what a verified delivery means; return a Decision (create, update, skip or reject).
+
+    None: not my source (when no plugin answers, the delivery is skipped with a reason).
+    """
+
+
+@hookspec(firstresult=True)
+def build_issue(source, payload, config):
+    """Return an IssueDraft for a delivery accepted with ``Decision.kind == "create"``.
+
+    None: not my source (when no plugin answers, the delivery is skipped with a reason).
+    """
+
+
+@hookspec(firstresult=True)
+def external_update(source, payload, issue, link, config):
+    """Return a list of Change to apply to ``issue`` (an IssueView), already linked by ``link``.
+
+    Called for ``update`` decisions and for deduplicated ``create`` deliveries. Changes are applied
+    in the same transaction as the delivery record. None or []: nothing to change.
+    """
+
+
+@hookspec
+def stack_files(issue, link, payload, config, http):
+    """Return the source-code file paths of the issue's stack trace, most relevant first.
+
+    ``payload`` is the delivery that created the issue (None when unknown). May be async.
+    None or []: this plugin knows no stack for the link (e.g. not its source).
+    """
+
+
+@hookspec
+def enrich_description(issue, link, stack_files, config, http, cache):
+    """Return a Section to put in the issue's description (replacing one with the same key).
+
+    Runs in the outbox worker, after the webhook was answered. May be async. Raise
+    :class:`hub.types.RetryLater` to be retried at a given time, any other exception to be
+    retried with backoff. None: nothing to add (say why in a log line).
+    """

@@ -1,0 +1,204 @@
+"""The values plugins and host hand each other.
+
+Plain frozen dataclasses: a plugin builds them without touching Litestar, SQLAlchemy or pluggy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel
+
+__all__ = [
+    "Change",
+    "ConfigSection",
+    "Decision",
+    "ExternalLinkDraft",
+    "IssueDraft",
+    "IssueView",
+    "LabelDraft",
+    "LinkView",
+    "RetryLater",
+    "Section",
+    "Source",
+    "Verdict",
+]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A webhook source a plugin serves: mounted at ``/api/<name>/webhook``.
+
+    ``description`` and ``supported_events`` are what ``GET /api/<name>/webhook`` reports.
+    ``log_prefix`` starts every log line about this source (``[Sentry Webhook]``).
+    """
+
+    name: str
+    description: str
+    supported_events: tuple[str, ...] = ()
+    log_prefix: str = ""
+
+    @property
+    def prefix(self) -> str:
+        """The log prefix, defaulting to ``[<name> webhook]``."""
+        return self.log_prefix or f"[{self.name} webhook]"
+
+
+@dataclass(frozen=True)
+class ConfigSection:
+    """A plugin's section of config.toml.
+
+    ``model`` validates the section (it should forbid unknown keys so typos are reported).
+    ``env`` maps model fields to environment variables that override or supply them;
+    fields listed in ``secrets`` may only come from the environment, never from the file.
+    """
+
+    name: str
+    model: type[BaseModel]
+    env: Mapping[str, str] = field(default_factory=dict)
+    secrets: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The result of checking a webhook's authenticity. ``ok=False`` answers 401 with ``reason``."""
+
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with a verified, parsed webhook.
+
+    kind:
+      - ``create``: build an issue (``build_issue``) unless ``external_id`` is already linked,
+        in which case the delivery is deduplicated and ``external_update`` may change the issue.
+      - ``update``: only change the issue already linked to ``external_id`` (``external_update``);
+        skipped with a reason when nothing is linked.
+      - ``skip``: answer 200 ``{"success": true, "skipped": true, "reason": ...}``.
+      - ``reject``: the payload is malformed; answer 400 with ``reason``.
+
+    ``response`` is merged into the JSON answer (e.g. ``{"sentry": {"id": ..., "shortId": ...}}``).
+    ``summary`` names the delivery in log lines (e.g. ``action=created, substatus=new, issue=X-1``).
+    """
+
+    kind: Literal["create", "update", "skip", "reject"]
+    reason: str = ""
+    external_id: str | None = None
+    response: Mapping[str, Any] = field(default_factory=dict)
+    summary: str = ""
+
+    @classmethod
+    def skip(cls, reason: str, **kw: Any) -> "Decision":
+        """A delivery that is answered 200 and otherwise ignored."""
+        return cls("skip", reason=reason, **kw)
+
+    @classmethod
+    def reject(cls, reason: str, **kw: Any) -> "Decision":
+        """A malformed delivery: answered 400 with ``reason``."""
+        return cls("reject", reason=reason, **kw)
+
+
+@dataclass(frozen=True)
+class LabelDraft:
+    """A label to attach; created once by name and shared between issues."""
+
+    name: str
+    color: str = "#888888"
+
+
+@dataclass(frozen=True)
+class ExternalLinkDraft:
+    """The ``chipp_external_issue`` row tying an issue to the source's own record."""
+
+    external_id: str
+    external_url: str | None = None
+    metadata: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class IssueDraft:
+    """An issue a source plugin wants created. ``link.external_id`` is the dedupe key."""
+
+    title: str
+    description: str
+    link: ExternalLinkDraft
+    priority: str = "P3"
+    labels: tuple[LabelDraft, ...] = ()
+    assignee: str | None = None
+    log_name: str = ""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change ``external_update`` asks the host to apply to a linked issue.
+
+    kind: ``close`` | ``reopen`` | ``comment`` (``text``) | ``assign`` (``value``, None unassigns)
+    | ``label`` (``value`` = label name, ``color``) | ``priority`` (``value``).
+    ``key`` makes a change idempotent: a change whose key was already applied to the issue is
+    not applied again (identical repeats of one delivery add one comment, not two).
+    """
+
+    kind: Literal["close", "reopen", "comment", "assign", "label", "priority"]
+    text: str = ""
+    value: str | None = None
+    color: str = "#888888"
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A Markdown section an enricher contributes to an issue's description.
+
+    ``key`` identifies it: writing a section with the same key again replaces the old one.
+    An empty ``markdown`` removes the section; ``note`` says why (kept on the job record).
+    """
+
+    key: str
+    markdown: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """A read-only view of an external link, as hooks receive it."""
+
+    source: str
+    external_id: str
+    external_url: str | None
+    metadata: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class IssueView:
+    """A read-only view of an issue, as hooks receive it."""
+
+    id: str
+    identifier: str
+    title: str
+    description: str
+    priority: str
+    status: str
+    assignee: str | None
+    created_at: datetime
+    closed_at: datetime | None = None
+
+
+class RetryLater(Exception):
+    """Raised by a job hook to be retried later (e.g. an API rate limit).
+
+    Give ``after_seconds`` (wait this long) or ``until`` (an aware datetime: wait until then).
+    Unlike other exceptions it replaces the exponential backoff schedule; it still counts as
+    an attempt.
+    """
+
+    def __init__(
+        self, reason: str, *, after_seconds: float | None = None, until: datetime | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.after_seconds = after_seconds
+        self.until = until
