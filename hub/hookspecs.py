@@ -89,8 +89,17 @@ def stack_files(issue, link, payload, config, http):
     """
 
 
+@hookspec(firstresult=True)
+def first_seen(issue, link, payload, config):
+    """Return when the problem behind ``link`` first appeared (an aware datetime).
+
+    Enrichers look for causes in the window before it. None: not my source (the host then
+    uses the issue's creation time).
+    """
+
+
 @hookspec
-def enrich_description(issue, link, stack_files, config, http, cache):
+def enrich_description(issue, link, stack_files, first_seen, config, http, cache):
     """Return a Section to put in the issue's description (replacing one with the same key).
 
     Runs in the outbox worker, after the webhook was answered. May be async. Raise
