@@ -1,0 +1,183 @@
+"""``hub``: serve | db upgrade | plugins | replay. Operator mistakes end in one clear line, not a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from hub import db
+from hub.bootstrap import load
+from hub.config import ConfigError, Settings
+from hub.logs import setup_logging
+from hub.plugins import plugin_infos
+from hub.runtime import check_plugins
+
+__all__ = ["main"]
+
+
+class CliError(Exception):
+    """A failure to report as ``hub: <message>`` with exit status 1."""
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparseable URL)"
+
+
+def _upgrade(settings: Settings) -> None:
+    url = settings.database.url
+    try:
+        db.upgrade_sync(url)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CliError(f"cannot reach the database {_safe_url(url)}: {reason}") from None
+    except sa.exc.ArgumentError as exc:
+        raise CliError(f"invalid database URL {_safe_url(url)}: {exc}") from None
+
+
+def _check_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CliError(f"port {port} on {host} is already in use (another hub running? try --port)") from None
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    """Check config, database and port, then run the server."""
+    import uvicorn
+
+    settings, pm = load(args.config)
+    setup_logging(settings.hub.log_level, settings.secrets)
+    check_plugins(settings, pm)
+    _upgrade(settings)
+    host = args.host or settings.hub.host
+    port = args.port or settings.hub.port
+    _check_port(host, port)
+    if settings.path is not None:
+        # Workers (and reloads) build the app from the environment: hand them the same file.
+        os.environ["HUB_CONFIG"] = str(Path(settings.path).resolve()) if settings.path.exists() else ""
+    uvicorn.run("hub.asgi:app_from_env", factory=True, host=host, port=port, workers=args.workers,
+                log_config=None, timeout_graceful_shutdown=args.graceful_timeout)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> None:
+    """Apply migrations to the configured database."""
+    settings, _pm = load(args.config)
+    _upgrade(settings)
+    print(f"database {_safe_url(settings.database.url)} is at the latest schema")
+
+
+def cmd_plugins(args: argparse.Namespace) -> None:
+    """List loaded plugins, their versions and hooks."""
+    _settings, pm = load(args.config)
+    infos = plugin_infos(pm)
+    if not infos:
+        print("no plugins loaded")
+    for info in infos:
+        print(f"{info.name}  {info.distribution} {info.version}")
+        print(f"    hooks: {', '.join(info.hooks) or '(none)'}")
+
+
+async def _replay(settings: Settings, pm, source_name: str, body: bytes, headers: dict[str, str], run_jobs: bool) -> int:
+    from hub.ingest import handle_webhook
+    from hub.runtime import Hub
+
+    async with Hub.running(settings, pm, start_worker=False) as hub:
+        source = hub.sources.get(source_name)
+        if source is None:
+            raise CliError(f"no plugin serves the source {source_name!r} (have: {', '.join(hub.sources) or 'none'})")
+        headers.setdefault("content-type", "application/json")
+        answer = await handle_webhook(hub, source, headers, body, verified=True)
+        print(json.dumps({"status": answer.status, "body": answer.body}, indent=2, ensure_ascii=False))
+        if run_jobs and answer.status == 200:
+            from hub.jobs import Worker
+
+            ran = await Worker(hub).run_due()
+            print(f"ran {ran} job(s)", file=sys.stderr)
+        return 0 if answer.status == 200 else 1
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Push a saved payload through the same pipeline as a webhook, without HTTP."""
+    settings, pm = load(args.config)
+    setup_logging(settings.hub.log_level, settings.secrets)
+    try:
+        body = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
+    headers = {}
+    for header in args.header:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip():
+            raise CliError(f"--header takes 'Name: value', got {header!r}")
+        headers[name.strip().lower()] = value.strip()
+    _upgrade(settings)
+    return asyncio.run(_replay(settings, pm, args.source, body, headers, not args.no_jobs))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``hub`` command."""
+    parser = argparse.ArgumentParser(prog="hub", description="Self-hosted integration hub: webhooks become issues.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    config_help = "config file (default: $HUB_CONFIG or ./config.toml)"
+
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--config", help=config_help)
+    serve.add_argument("--host", help="address to listen on (default: [hub] host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: [hub] port, 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="server processes (default: 1)")
+    serve.add_argument("--graceful-timeout", type=float, default=10.0,
+                       help="seconds to finish in-flight requests on SIGTERM (default: 10)")
+    serve.set_defaults(func=cmd_serve)
+
+    database = commands.add_parser("db", help="database maintenance")
+    db_commands = database.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    upgrade = db_commands.add_parser("upgrade", help="apply migrations to the configured database")
+    upgrade.add_argument("--config", help=config_help)
+    upgrade.set_defaults(func=cmd_db_upgrade)
+
+    plugins = commands.add_parser("plugins", help="list loaded plugins, versions and hooks")
+    plugins.add_argument("--config", help=config_help)
+    plugins.set_defaults(func=cmd_plugins)
+
+    replay = commands.add_parser("replay", help="push a saved payload through the pipeline without HTTP")
+    replay.add_argument("file", help="the saved JSON body")
+    replay.add_argument("--source", required=True, help="the source it came from (e.g. sentry)")
+    replay.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                        help="a header of the original delivery (repeatable), e.g. 'Sentry-Hook-Resource: issue'")
+    replay.add_argument("--config", help=config_help)
+    replay.add_argument("--no-jobs", action="store_true", help="do not run the enrichment jobs it enqueues")
+    replay.set_defaults(func=cmd_replay)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hub`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (ConfigError, CliError) as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

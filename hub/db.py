@@ -1,0 +1,158 @@
+"""Database engines, sessions and migrations for SQLite (embedded) and PostgreSQL (production)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from hub.config import DatabaseSettings
+
+__all__ = [
+    "async_url",
+    "create_engine",
+    "dialect_of",
+    "is_postgres",
+    "migration_config",
+    "ping",
+    "sync_url",
+    "upgrade",
+    "upgrade_sync",
+]
+
+log = logging.getLogger("hub.db")
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+#: Any constant: migrations of concurrently starting processes take turns on this advisory lock.
+_MIGRATION_LOCK = 7_401_133
+
+
+def async_url(url: str) -> str:
+    """Normalise a database URL to the async drivers (plain ``postgresql://`` is accepted)."""
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://", "postgresql+asyncpg://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://"):]
+    return url
+
+
+def sync_url(url: str) -> str:
+    """The same database through a synchronous driver (Alembic runs synchronously)."""
+    url = async_url(url)
+    if url.startswith("sqlite+aiosqlite://"):
+        return "sqlite://" + url[len("sqlite+aiosqlite://"):]
+    return url
+
+
+def dialect_of(url: str) -> str:
+    """``sqlite`` or ``postgresql``."""
+    return make_url(async_url(url)).get_backend_name()
+
+
+def is_postgres(url: str) -> bool:
+    """Whether the URL names a PostgreSQL database."""
+    return dialect_of(url) == "postgresql"
+
+
+def create_engine(settings: DatabaseSettings) -> AsyncEngine:
+    """Create the async engine with connection limits that fail fast when the database is gone."""
+    url = async_url(settings.url)
+    if is_postgres(url):
+        timeout_ms = int(settings.statement_timeout_seconds * 1000)
+        return create_async_engine(
+            url,
+            pool_size=settings.pool_size,
+            max_overflow=settings.pool_size,
+            pool_timeout=settings.connect_timeout_seconds,
+            pool_pre_ping=False,
+            connect_args={
+                "connect_timeout": max(1, int(settings.connect_timeout_seconds)),
+                "options": f"-c statement_timeout={timeout_ms}",
+            },
+        )
+    _ensure_sqlite_dir(url)
+    engine = create_async_engine(url, connect_args={"timeout": settings.connect_timeout_seconds})
+    _configure_sqlite(engine.sync_engine)
+    return engine
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    """WAL, foreign keys, and BEGIN IMMEDIATE.
+
+    SQLite allows one writer. A deferred transaction that reads and then writes can fail with
+    "database is locked" when another writer got in between; taking the write lock at BEGIN
+    makes concurrent writers queue (busy timeout) instead.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy's "begin" below emit BEGIN
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker:
+    """Sessions that keep loaded objects usable after commit (no lazy loads under async)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Run ``SELECT 1``; raises when the database is unreachable."""
+    async with engine.connect() as connection:
+        await connection.execute(sa.text("SELECT 1"))
+
+
+def migration_config(url: str) -> AlembicConfig:
+    """An Alembic config for the hub's migrations against ``url``."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", sync_url(url).replace("%", "%%"))
+    return config
+
+
+def upgrade_sync(url: str, revision: str = "head") -> None:
+    """Apply migrations up to ``revision``; on PostgreSQL one process at a time (advisory lock)."""
+    config = migration_config(url)
+    if not is_postgres(url):
+        _ensure_sqlite_dir(async_url(url))
+        command.upgrade(config, revision)
+        return
+    engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+            try:
+                command.upgrade(config, revision)
+            finally:
+                connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+                connection.commit()
+    finally:
+        engine.dispose()
+
+
+async def upgrade(url: str, revision: str = "head") -> None:
+    """Apply migrations without blocking the event loop."""
+    await asyncio.to_thread(upgrade_sync, url, revision)

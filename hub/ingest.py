@@ -1,0 +1,175 @@
+"""One webhook delivery through the pipeline: verify, parse, accept, write, answer.
+
+Everything the answer promises is committed before the answer: the issue, its link, its labels,
+its enrichment job (outbox) and the delivery record share one transaction. Slow work (GitHub)
+happens later in the worker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping
+
+import sqlalchemy as sa
+
+from hub import store
+from hub.types import Decision, IssueDraft, Source
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
+
+__all__ = ["Answer", "DATABASE_ERRORS", "handle_webhook", "safe_headers"]
+
+log = logging.getLogger("hub.webhook")
+
+#: Errors that mean "the database is not reachable right now": answered 503, not 500.
+DATABASE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, ConnectionError, TimeoutError)
+
+_UNSAFE_HEADER_WORDS = ("signature", "authorization", "cookie", "token", "secret", "api-key")
+_REQUEST_ID_HEADERS = ("request-id", "x-request-id", "x-github-delivery")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The HTTP answer to a delivery: status code and JSON body."""
+
+    status: int
+    body: dict[str, Any]
+    outcome: str
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+
+def safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers fit for the delivery log: signatures, credentials and cookies left out."""
+    return {
+        name: value
+        for name, value in headers.items()
+        if not any(word in name.lower() for word in _UNSAFE_HEADER_WORDS)
+    }
+
+
+def _error(status: int, outcome: str, message: str) -> Answer:
+    return Answer(status, {"success": False, "error": message}, outcome)
+
+
+async def handle_webhook(
+    hub: "Hub", source: Source, headers: Mapping[str, str], body: bytes, *, verified: bool = False
+) -> Answer:
+    """Run one delivery through the pipeline and return the answer to send.
+
+    ``verified=True`` skips the signature check (``hub replay`` of a file the operator trusts).
+    Raises one of DATABASE_ERRORS when the database is unreachable.
+    """
+    hook = hub.pm.hook
+    config = hub.settings
+    if not verified:
+        verdict = hook.verify_webhook(source=source.name, headers=headers, body=body, config=config)
+        if verdict is not None and not verdict.ok:
+            log.warning("%s Rejected: %s", source.prefix, verdict.reason)
+            return _error(401, "unauthorized", verdict.reason or "invalid signature")
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        reason = f"invalid JSON: {exc}" if isinstance(exc, ValueError) else "invalid JSON: nested too deeply"
+        log.warning("%s Rejected: %s", source.prefix, reason)
+        return _error(400, "rejected", reason)
+    decision = hook.accept_webhook(source=source.name, headers=headers, payload=payload, config=config)
+    if decision is None:
+        decision = Decision.skip(f"no plugin handles deliveries of source {source.name}")
+    if decision.kind == "reject":
+        log.warning("%s Rejected: %s", source.prefix, decision.reason)
+        return _error(400, "rejected", decision.reason)
+    request_id = next((headers[name] for name in _REQUEST_ID_HEADERS if headers.get(name)), None)
+    delivery = {"source": source.name, "request_id": request_id, "event": decision.summary,
+                "headers": safe_headers(headers)}
+    if decision.kind == "skip" or not decision.external_id:
+        answer = Answer(200, {"success": True, "skipped": True, "reason": decision.reason or "ignored"}, "skipped")
+        async with hub.engine.begin() as connection:
+            await _record(connection, delivery, answer, None)
+        return answer
+    if decision.kind == "create":
+        return await _create(hub, source, payload, decision, delivery)
+    return await _update(hub, source, payload, decision, delivery)
+
+
+async def _record(connection: Any, delivery: dict[str, Any], answer: Answer, issue_id: str | None) -> None:
+    await store.record_delivery(
+        connection,
+        **delivery,
+        outcome=answer.outcome,
+        reason=answer.body.get("reason") or answer.body.get("message"),
+        issue_id=issue_id,
+        response=answer.body,
+        changes=answer.changes,
+    )
+
+
+async def _create(hub: "Hub", source: Source, payload: Any, decision: Decision, delivery: dict[str, Any]) -> Answer:
+    # The common duplicate is answered without writing an issue; the UNIQUE constraint still
+    # decides every race (insert_issue returns None for the loser).
+    answer = await _update(hub, source, payload, decision, delivery, dedupe=True)
+    if answer is not None:
+        return answer
+    draft: IssueDraft | None = hub.pm.hook.build_issue(source=source.name, payload=payload, config=hub.settings)
+    if draft is None:
+        answer = Answer(200, {"success": True, "skipped": True,
+                              "reason": f"no plugin builds issues for source {source.name}"}, "skipped")
+        async with hub.engine.begin() as connection:
+            await _record(connection, delivery, answer, None)
+        return answer
+    async with hub.engine.connect() as connection:
+        async with connection.begin() as transaction:
+            issue = await store.insert_issue(connection, source.name, draft, hub.settings.hub.issue_prefix)
+            if issue is None:
+                await transaction.rollback()
+            else:
+                if hub.has_enrichers:
+                    await store.enqueue_job(connection, "enrich", issue.id, source.name, payload)
+                body = {"success": True, "issue": {"id": issue.id, "identifier": issue.identifier},
+                        **decision.response}
+                answer = Answer(200, body, "created")
+                await _record(connection, delivery, answer, issue.id)
+    if issue is None:
+        log.info("%s Lost the race for %s: answering with the winner's issue", source.prefix, decision.external_id)
+        return await _update(hub, source, payload, decision, delivery, dedupe=True)
+    log.info("%s Created issue %s from %s", source.prefix, issue.identifier, draft.log_name or decision.external_id)
+    hub.notify_jobs()
+    return answer
+
+
+async def _update(
+    hub: "Hub", source: Source, payload: Any, decision: Decision, delivery: dict[str, Any], dedupe: bool = False
+) -> Answer | None:
+    """Apply ``external_update`` to the linked issue; with ``dedupe`` None when nothing is linked."""
+    async with hub.engine.begin() as connection:
+        linked = await store.find_linked_issue(connection, source.name, decision.external_id)
+        if linked is None:
+            if dedupe:
+                return None
+            reason = f"no issue is linked to {source.name} {decision.external_id}"
+            answer = Answer(200, {"success": True, "skipped": True, "reason": reason}, "skipped")
+            await _record(connection, delivery, answer, None)
+            log.info("%s Skipping: %s", source.prefix, reason)
+            return answer
+        issue = linked.issue
+        changes = hub.pm.hook.external_update(
+            source=source.name, payload=payload, issue=issue, link=linked.link, config=hub.settings
+        ) or []
+        applied = await store.apply_changes(connection, issue, changes, author=source.name)
+        body: dict[str, Any] = {"success": True}
+        body["deduplicated" if dedupe else "updated"] = True
+        body.update({"issue": {"id": issue.id, "identifier": issue.identifier}, **decision.response})
+        if dedupe:
+            body["message"] = f"Issue already tracked as {issue.identifier}"
+        if applied:
+            body["changes"] = applied
+        answer = Answer(200, body, "updated" if applied else "deduplicated", applied)
+        await _record(connection, delivery, answer, issue.id)
+    if applied:
+        log.info("%s Updated issue %s: %s", source.prefix, issue.identifier,
+                 ", ".join(change["kind"] for change in applied))
+    else:
+        log.info("%s Deduplicated: already tracked as %s", source.prefix, issue.identifier)
+    return answer

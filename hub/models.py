@@ -1,0 +1,215 @@
+"""Every table of the hub, in one module.
+
+``chipp_issue`` and ``chipp_external_issue`` keep the seed's names and columns; the rest are the
+hub's own (labels, comments, the delivery log, the job outbox, the shared cache).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "CacheEntry",
+    "Comment",
+    "Delivery",
+    "ExternalIssue",
+    "Issue",
+    "IssueLabel",
+    "IssueNumber",
+    "Job",
+    "Label",
+]
+
+#: JSON on SQLite, JSONB on PostgreSQL.
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes (stored in UTC): make them aware."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)
+
+
+def new_id() -> str:
+    """A new random primary key (uuid4 as text, like the seed's ids)."""
+    return str(uuid.uuid4())
+
+
+class IssueNumber(SQLModel, table=True):
+    """The identifier sequence: one row per issue number handed out (gaps allowed).
+
+    An AUTOINCREMENT table on SQLite and a SERIAL (a sequence) on PostgreSQL: unique under
+    concurrent writers in many processes without locking ``chipp_issue``.
+    """
+
+    __tablename__ = "chipp_issue_number"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    number: int | None = Field(default=None, primary_key=True)
+
+
+class Issue(SQLModel, table=True):
+    """An issue in the tracker (the seed's ``chipp_issue``)."""
+
+    __tablename__ = "chipp_issue"
+
+    id: str = Field(default_factory=new_id, primary_key=True, sa_type=sa.Text)
+    number: int = Field(unique=True)
+    identifier: str = Field(unique=True, sa_type=sa.Text)
+    title: str = Field(sa_type=sa.Text)
+    description: str = Field(default="", sa_type=sa.Text)
+    priority: str = Field(default="P3", max_length=2)
+    status: str = Field(default="open", max_length=16, index=True)
+    assignee: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    closed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class ExternalIssue(SQLModel, table=True):
+    """A link from an issue to a record in another system; UNIQUE(source, external_id) deduplicates."""
+
+    __tablename__ = "chipp_external_issue"
+    __table_args__ = (sa.UniqueConstraint("source", "external_id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, sa_type=sa.Text)
+    issue_id: str = Field(
+        sa_column=sa.Column(
+            sa.Text, sa.ForeignKey("chipp_issue.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    source: str = Field(sa_type=sa.Text)
+    external_id: str = Field(sa_type=sa.Text)
+    external_url: str | None = Field(default=None, sa_type=sa.Text)
+    meta: dict | None = Field(default=None, sa_column=sa.Column("metadata", JSONType, nullable=True))
+    created_at: datetime = Field(
+        default_factory=utcnow,
+        sa_type=sa.DateTime(timezone=True),
+        sa_column_kwargs={"server_default": sa.func.current_timestamp()},
+    )
+
+
+class Label(SQLModel, table=True):
+    """A label, created once by name and shared by issues."""
+
+    __tablename__ = "chipp_label"
+
+    id: str = Field(default_factory=new_id, primary_key=True, sa_type=sa.Text)
+    name: str = Field(unique=True, sa_type=sa.Text)
+    color: str = Field(default="#888888", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class IssueLabel(SQLModel, table=True):
+    """Which labels an issue carries."""
+
+    __tablename__ = "chipp_issue_label"
+
+    issue_id: str = Field(
+        sa_column=sa.Column(sa.Text, sa.ForeignKey("chipp_issue.id", ondelete="CASCADE"), primary_key=True)
+    )
+    label_id: str = Field(
+        sa_column=sa.Column(
+            sa.Text, sa.ForeignKey("chipp_label.id", ondelete="CASCADE"), primary_key=True, index=True
+        )
+    )
+
+
+class Comment(SQLModel, table=True):
+    """A comment on an issue. ``key`` (unique per issue) makes a plugin's comment idempotent."""
+
+    __tablename__ = "chipp_comment"
+    __table_args__ = (sa.UniqueConstraint("issue_id", "key"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, sa_type=sa.Text)
+    issue_id: str = Field(
+        sa_column=sa.Column(
+            sa.Text, sa.ForeignKey("chipp_issue.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    author: str = Field(default="hub", sa_type=sa.Text)
+    body: str = Field(sa_type=sa.Text)
+    key: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class Delivery(SQLModel, table=True):
+    """The delivery log: every webhook the hub answered 200, with what it changed.
+
+    Rejected deliveries (401, 400, 413, ...) are logged but leave no row. Headers are stored
+    without signatures or credentials.
+    """
+
+    __tablename__ = "hub_delivery"
+    __table_args__ = (sa.UniqueConstraint("source", "request_id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, sa_type=sa.Text)
+    source: str = Field(sa_type=sa.Text)
+    request_id: str | None = Field(default=None, sa_type=sa.Text)
+    event: str = Field(default="", sa_type=sa.Text)
+    outcome: str = Field(max_length=16)
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    issue_id: str | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Text, sa.ForeignKey("chipp_issue.id", ondelete="SET NULL"), nullable=True, index=True
+        ),
+    )
+    headers: dict | None = Field(default=None, sa_type=JSONType)
+    response: dict | None = Field(default=None, sa_type=JSONType)
+    changes: list | None = Field(default=None, sa_type=JSONType)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True)
+
+
+class Job(SQLModel, table=True):
+    """The outbox: slow work (enrichment) written in the delivery's transaction, run by the worker.
+
+    status: queued -> running -> done | failed (queued again after a retryable failure).
+    A running job whose ``locked_until`` has passed belongs to a dead process and is claimed again.
+    """
+
+    __tablename__ = "hub_job"
+    __table_args__ = (sa.Index("ix_hub_job_due", "status", "run_after"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, sa_type=sa.Text)
+    kind: str = Field(max_length=32)
+    issue_id: str = Field(
+        sa_column=sa.Column(
+            sa.Text, sa.ForeignKey("chipp_issue.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    source: str = Field(sa_type=sa.Text)
+    payload: dict | None = Field(default=None, sa_type=JSONType)
+    status: str = Field(default="queued", max_length=16)
+    attempts: int = Field(default=0)
+    run_after: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    locked_by: str | None = Field(default=None, sa_type=sa.Text)
+    locked_until: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    note: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class CacheEntry(SQLModel, table=True):
+    """A row of the cache plugins share between processes (see hub.cache)."""
+
+    __tablename__ = "hub_cache"
+
+    namespace: str = Field(primary_key=True, sa_type=sa.Text)
+    key: str = Field(primary_key=True, sa_type=sa.Text)
+    value: Any = Field(default=None, sa_type=JSONType)
+    expires_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))

@@ -1,0 +1,118 @@
+"""``GET /api/issues`` and ``GET /api/issues/{identifier}``: issues with labels, links, comments and jobs."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from litestar import Request, get
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery, QueryParameter
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from hub.models import Comment, ExternalIssue, Issue, IssueLabel, Job, Label, as_utc
+
+__all__ = ["get_issue", "list_issues"]
+
+
+def _time(value: Any) -> str | None:
+    return as_utc(value).isoformat() if value is not None else None
+
+
+def _issue_json(issue: Issue, related: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+    return {
+        "id": issue.id,
+        "identifier": issue.identifier,
+        "title": issue.title,
+        "description": issue.description,
+        "priority": issue.priority,
+        "status": issue.status,
+        "assignee": issue.assignee,
+        "created_at": _time(issue.created_at),
+        "updated_at": _time(issue.updated_at),
+        "closed_at": _time(issue.closed_at),
+        **{name: rows.get(issue.id, []) for name, rows in related.items()},
+    }
+
+
+async def _related(session: AsyncSession, ids: list[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Labels, links, comments and jobs of many issues, one query each (no lazy loads under async)."""
+    related: dict[str, dict[str, list[dict[str, Any]]]] = {
+        name: defaultdict(list) for name in ("labels", "links", "comments", "jobs")
+    }
+    if not ids:
+        return related
+    labels = await session.exec(
+        select(IssueLabel.issue_id, Label.name, Label.color)
+        .join(Label, col(Label.id) == col(IssueLabel.label_id))
+        .where(col(IssueLabel.issue_id).in_(ids))
+        .order_by(Label.name)
+    )
+    for issue_id, name, color in labels:
+        related["labels"][issue_id].append({"name": name, "color": color})
+    for link in await session.exec(select(ExternalIssue).where(col(ExternalIssue.issue_id).in_(ids))):
+        related["links"][link.issue_id].append({
+            "source": link.source, "external_id": link.external_id, "external_url": link.external_url,
+            "metadata": link.meta, "created_at": _time(link.created_at),
+        })
+    comments = await session.exec(
+        select(Comment).where(col(Comment.issue_id).in_(ids)).order_by(Comment.created_at)
+    )
+    for comment in comments:
+        related["comments"][comment.issue_id].append({
+            "id": comment.id, "author": comment.author, "body": comment.body, "created_at": _time(comment.created_at),
+        })
+    for job in await session.exec(select(Job).where(col(Job.issue_id).in_(ids)).order_by(Job.created_at)):
+        related["jobs"][job.issue_id].append({
+            "id": job.id, "kind": job.kind, "status": job.status, "attempts": job.attempts,
+            "last_error": job.last_error, "note": job.note, "run_after": _time(job.run_after),
+            "created_at": _time(job.created_at), "updated_at": _time(job.updated_at),
+        })
+    return related
+
+
+@get("/api/issues", tags=["issues"], summary="List issues, newest first")
+async def list_issues(
+    request: Request,
+    status: FromQuery[Literal["open", "closed"] | None] = None,
+    label: FromQuery[str | None] = None,
+    source: FromQuery[str | None] = None,
+    page: Annotated[int, QueryParameter(ge=1)] = 1,
+    per_page: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Issues filtered by status, label name and link source; paginated, newest first."""
+    query = select(Issue)
+    if status:
+        query = query.where(Issue.status == status)
+    if label:
+        query = query.where(col(Issue.id).in_(
+            select(IssueLabel.issue_id).join(Label, col(Label.id) == col(IssueLabel.label_id)).where(Label.name == label)
+        ))
+    if source:
+        query = query.where(col(Issue.id).in_(select(ExternalIssue.issue_id).where(ExternalIssue.source == source)))
+    async with AsyncSession(request.app.state.hub.engine) as session:
+        total = (await session.exec(select(sa.func.count()).select_from(query.subquery()))).one()
+        issues = list(await session.exec(
+            query.order_by(col(Issue.created_at).desc(), col(Issue.number).desc())
+            .offset((page - 1) * per_page).limit(per_page)
+        ))
+        related = await _related(session, [issue.id for issue in issues])
+    return {
+        "items": [_issue_json(issue, related) for issue in issues],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+    }
+
+
+@get("/api/issues/{identifier:str}", tags=["issues"], summary="One issue by identifier (CHIPP-5)")
+async def get_issue(request: Request, identifier: FromPath[str]) -> dict[str, Any]:
+    """One issue with its labels, external links, comments and jobs; 404 when unknown."""
+    async with AsyncSession(request.app.state.hub.engine) as session:
+        issue = (await session.exec(select(Issue).where(Issue.identifier == identifier))).first()
+        if issue is None:
+            raise NotFoundException(f"no issue {identifier}")
+        related = await _related(session, [issue.id])
+    return _issue_json(issue, related)

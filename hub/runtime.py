@@ -1,0 +1,87 @@
+"""The running hub: settings, plugins, engine, HTTP client, cache and worker of one process."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import AsyncIterator
+
+import httpx
+import pluggy
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub import db
+from hub.cache import DbCache
+from hub.config import ConfigError, Settings
+from hub.jobs import Worker
+from hub.plugins import sources
+from hub.types import Source
+
+__all__ = ["Hub", "check_plugins"]
+
+log = logging.getLogger("hub")
+
+#: Outbound calls must not hang a job forever, nor open unbounded connections.
+HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+HTTP_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+
+
+def check_plugins(settings: Settings, pm: pluggy.PluginManager) -> None:
+    """Ask every plugin to check its settings; raise ConfigError naming each fatal problem."""
+    problems = [problem for result in pm.hook.check_config(config=settings) for problem in (result or [])]
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+@dataclass
+class Hub:
+    """What a request handler or a job needs: one instance per process (per app)."""
+
+    settings: Settings
+    pm: pluggy.PluginManager
+    engine: AsyncEngine
+    http: httpx.AsyncClient
+    sources: dict[str, Source] = field(default_factory=dict)
+    worker: Worker | None = None
+
+    def __post_init__(self) -> None:
+        self.cache = DbCache(self.engine)
+        # Decided once: the hot path must not ask pluggy on every delivery.
+        self.has_enrichers = bool(self.pm.hook.enrich_description.get_hookimpls())
+
+    def notify_jobs(self) -> None:
+        """Tell this process's worker a job was just enqueued."""
+        if self.worker is not None:
+            self.worker.wake()
+
+    @classmethod
+    @asynccontextmanager
+    async def running(
+        cls,
+        settings: Settings,
+        pm: pluggy.PluginManager,
+        *,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+        start_worker: bool = True,
+        migrate: bool = True,
+    ) -> AsyncIterator["Hub"]:
+        """Open the engine and HTTP client, migrate, start the worker; undo it all on exit."""
+        check_plugins(settings, pm)
+        if migrate:
+            await db.upgrade(settings.database.url)
+        engine = db.create_engine(settings.database)
+        http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS, transport=http_transport)
+        hub = cls(settings=settings, pm=pm, engine=engine, http=http,
+                  sources={source.name: source for source in sources(pm)})
+        try:
+            if start_worker and settings.worker.enabled:
+                hub.worker = Worker(hub)
+                hub.worker.start()
+            yield hub
+        finally:
+            if hub.worker is not None:
+                await hub.worker.stop()
+            await http.aclose()
+            await engine.dispose()
+

@@ -1,0 +1,274 @@
+"""The hub's writes and reads, as small functions over an async connection.
+
+The webhook path uses SQLAlchemy Core on one connection and one transaction: one statement per
+row, no ORM unit-of-work, and conflicts resolved by the database (ON CONFLICT), not by a prior
+SELECT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.models import as_utc, Comment, Delivery, ExternalIssue, Issue, IssueLabel, IssueNumber, Job, Label, new_id, utcnow
+from hub.types import Change, IssueDraft, IssueView, LinkView
+
+__all__ = [
+    "LinkedIssue",
+    "apply_changes",
+    "enqueue_job",
+    "find_linked_issue",
+    "insert_issue",
+    "issue_view",
+    "load_issue_with_link",
+    "record_delivery",
+]
+
+ISSUES = Issue.__table__
+LINKS = ExternalIssue.__table__
+LABELS = Label.__table__
+ISSUE_LABELS = IssueLabel.__table__
+COMMENTS = Comment.__table__
+DELIVERIES = Delivery.__table__
+JOBS = Job.__table__
+NUMBERS = IssueNumber.__table__
+
+
+def _insert(connection: AsyncConnection, table: sa.Table) -> Any:
+    """A dialect-specific INSERT that supports ON CONFLICT."""
+    module = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return module.insert(table)
+
+
+@dataclass(frozen=True)
+class LinkedIssue:
+    """An issue found through its external link."""
+
+    issue: IssueView
+    link: LinkView
+
+
+def issue_view(row: Mapping[str, Any]) -> IssueView:
+    """Build the read-only IssueView hooks receive from a ``chipp_issue`` row."""
+    return IssueView(
+        id=row["id"],
+        identifier=row["identifier"],
+        title=row["title"],
+        description=row["description"],
+        priority=row["priority"],
+        status=row["status"],
+        assignee=row["assignee"],
+        created_at=as_utc(row["created_at"]),
+        closed_at=as_utc(row["closed_at"]),
+    )
+
+
+def link_view(row: Mapping[str, Any]) -> LinkView:
+    """Build the read-only LinkView hooks receive from a ``chipp_external_issue`` row."""
+    return LinkView(
+        source=row["source"],
+        external_id=row["external_id"],
+        external_url=row["external_url"],
+        metadata=row["metadata"] or {},
+    )
+
+
+async def find_linked_issue(connection: AsyncConnection, source: str, external_id: str) -> LinkedIssue | None:
+    """The issue linked to ``(source, external_id)``, or None."""
+    query = (
+        sa.select(ISSUES, LINKS.c.source, LINKS.c.external_id, LINKS.c.external_url, LINKS.c.metadata)
+        .join(LINKS, LINKS.c.issue_id == ISSUES.c.id)
+        .where(LINKS.c.source == source, LINKS.c.external_id == external_id)
+    )
+    row = (await connection.execute(query)).mappings().first()
+    if row is None:
+        return None
+    return LinkedIssue(issue=issue_view(row), link=link_view(row))
+
+
+async def insert_issue(
+    connection: AsyncConnection, source: str, draft: IssueDraft, prefix: str
+) -> IssueView | None:
+    """Insert the issue, its link and its labels; None when the link already exists.
+
+    The link insert is ON CONFLICT DO NOTHING: losing a race to another delivery of the same
+    external record is a normal outcome. The caller must then roll back (the issue row written
+    here belongs to nobody) and answer with the winner's issue.
+    """
+    number = (await connection.execute(sa.insert(NUMBERS).returning(NUMBERS.c.number))).scalar_one()
+    now = utcnow()
+    values = {
+        "id": new_id(),
+        "number": number,
+        "identifier": f"{prefix}-{number}",
+        "title": draft.title,
+        "description": draft.description,
+        "priority": draft.priority,
+        "status": "open",
+        "assignee": draft.assignee,
+        "created_at": now,
+        "updated_at": now,
+        "closed_at": None,
+    }
+    await connection.execute(sa.insert(ISSUES), values)
+    link = (
+        _insert(connection, LINKS)
+        .values(
+            id=new_id(),
+            issue_id=values["id"],
+            source=source,
+            external_id=draft.link.external_id,
+            external_url=draft.link.external_url,
+            metadata=dict(draft.link.metadata) if draft.link.metadata is not None else None,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["source", "external_id"])
+        .returning(LINKS.c.id)
+    )
+    if (await connection.execute(link)).first() is None:
+        return None
+    for label in draft.labels:
+        await attach_label(connection, values["id"], label.name, label.color)
+    return issue_view(values)
+
+
+async def attach_label(connection: AsyncConnection, issue_id: str, name: str, color: str) -> None:
+    """Attach the label ``name`` to the issue, creating the label once (shared by all issues)."""
+    created = (
+        _insert(connection, LABELS)
+        .values(id=new_id(), name=name, color=color, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(LABELS.c.id)
+    )
+    label_id = (await connection.execute(created)).scalar()
+    if label_id is None:
+        label_id = (await connection.execute(sa.select(LABELS.c.id).where(LABELS.c.name == name))).scalar_one()
+    await connection.execute(
+        _insert(connection, ISSUE_LABELS)
+        .values(issue_id=issue_id, label_id=label_id)
+        .on_conflict_do_nothing(index_elements=["issue_id", "label_id"])
+    )
+
+
+async def enqueue_job(
+    connection: AsyncConnection, kind: str, issue_id: str, source: str, payload: Any, run_after: datetime | None = None
+) -> str:
+    """Write a job row (the outbox): it commits or rolls back with the delivery that caused it."""
+    now = utcnow()
+    job_id = new_id()
+    await connection.execute(
+        sa.insert(JOBS),
+        {
+            "id": job_id,
+            "kind": kind,
+            "issue_id": issue_id,
+            "source": source,
+            "payload": payload,
+            "status": "queued",
+            "attempts": 0,
+            "run_after": run_after or now,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    return job_id
+
+
+async def record_delivery(
+    connection: AsyncConnection,
+    *,
+    source: str,
+    request_id: str | None,
+    event: str,
+    outcome: str,
+    reason: str | None,
+    issue_id: str | None,
+    headers: Mapping[str, str],
+    response: Mapping[str, Any],
+    changes: Iterable[Mapping[str, Any]] = (),
+) -> None:
+    """Append a row to the delivery log."""
+    await connection.execute(
+        sa.insert(DELIVERIES),
+        {
+            "id": new_id(),
+            "source": source,
+            "request_id": request_id,
+            "event": event,
+            "outcome": outcome,
+            "reason": reason,
+            "issue_id": issue_id,
+            "headers": dict(headers),
+            "response": dict(response),
+            "changes": list(changes) or None,
+            "created_at": utcnow(),
+        },
+    )
+
+
+async def apply_changes(
+    connection: AsyncConnection, issue: IssueView, changes: Iterable[Change], author: str
+) -> list[dict[str, Any]]:
+    """Apply ``external_update``'s changes to an issue; return the ones that changed something.
+
+    Each change is idempotent: closing a closed issue, or a comment whose key the issue already
+    has, changes nothing and is left out of the result.
+    """
+    applied: list[dict[str, Any]] = []
+    now = utcnow()
+    status = issue.status
+    for change in changes:
+        update: dict[str, Any] = {}
+        if change.kind == "close" and status != "closed":
+            update = {"status": "closed", "closed_at": now}
+        elif change.kind == "reopen" and status != "open":
+            update = {"status": "open", "closed_at": None}
+        elif change.kind == "assign" and change.value != issue.assignee:
+            update = {"assignee": change.value}
+        elif change.kind == "priority" and change.value and change.value != issue.priority:
+            update = {"priority": change.value}
+        elif change.kind == "comment":
+            if not await _add_comment(connection, issue.id, change, author, now):
+                continue
+        elif change.kind == "label" and change.value:
+            await attach_label(connection, issue.id, change.value, change.color)
+        else:
+            continue
+        if update:
+            status = update.get("status", status)
+            await connection.execute(
+                sa.update(ISSUES).where(ISSUES.c.id == issue.id).values(**update, updated_at=now)
+            )
+        applied.append({"kind": change.kind, **({"value": change.value} if change.value else {}),
+                        **({"text": change.text} if change.text else {})})
+    return applied
+
+
+async def _add_comment(connection: AsyncConnection, issue_id: str, change: Change, author: str, now: datetime) -> bool:
+    statement = (
+        _insert(connection, COMMENTS)
+        .values(id=new_id(), issue_id=issue_id, author=author, body=change.text, key=change.key, created_at=now)
+        .on_conflict_do_nothing(index_elements=["issue_id", "key"])
+        .returning(COMMENTS.c.id)
+    )
+    return (await connection.execute(statement)).first() is not None
+
+
+async def load_issue_with_link(connection: AsyncConnection, issue_id: str, source: str) -> LinkedIssue | None:
+    """The issue and its (first) link from ``source``, or None when the issue is gone."""
+    query = (
+        sa.select(ISSUES, LINKS.c.source, LINKS.c.external_id, LINKS.c.external_url, LINKS.c.metadata)
+        .join(LINKS, LINKS.c.issue_id == ISSUES.c.id)
+        .where(ISSUES.c.id == issue_id, LINKS.c.source == source)
+        .order_by(LINKS.c.created_at)
+        .limit(1)
+    )
+    row = (await connection.execute(query)).mappings().first()
+    if row is None:
+        return None
+    return LinkedIssue(issue=issue_view(row), link=link_view(row))

@@ -1,0 +1,146 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL.
+
+PostgreSQL: ``HUB_TEST_DATABASE_URL`` (a server URL; the suite creates its own database there and
+drops it afterwards), else the local server on 127.0.0.1:5432. Missing server: the PostgreSQL
+half is skipped with a reason, except under ``CI=true``, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from litestar.testing import AsyncTestClient
+
+from hub import db
+from hub.app import create_app
+from hub.config import build_settings
+from hub.plugins import build_plugin_manager, config_sections
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+FIXTURES = Path(__file__).parent / "fixtures"
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+TABLES = ("hub_cache", "hub_job", "hub_delivery", "chipp_comment", "chipp_issue_label", "chipp_label",
+          "chipp_external_issue", "chipp_issue", "chipp_issue_number")
+
+
+def _server_url() -> str:
+    return db.sync_url(os.environ.get("HUB_TEST_DATABASE_URL") or DEFAULT_PG)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Any:
+    """A fresh, migrated PostgreSQL database for this test session (dropped at the end)."""
+    server = _server_url()
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool,
+                             connect_args={"connect_timeout": 3})
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        reason = f"PostgreSQL not reachable at {sa.engine.make_url(server).render_as_string(hide_password=True)}: {exc.orig}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + " (CI=true: PostgreSQL tests must run)")
+        pytest.skip(reason)
+    name = f"hub_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
+    try:
+        db.upgrade_sync(url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies (migrating once is faster than per test)."""
+    path = tmp_path_factory.mktemp("template") / "hub.db"
+    db.upgrade_sync(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """An empty, migrated database: a SQLite file, or the session's PostgreSQL database truncated."""
+    if request.param == "sqlite":
+        path = tmp_path / "hub.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    url = request.getfixturevalue("postgres_url")
+    engine = sa.create_engine(db.sync_url(url), poolclass=sa.pool.NullPool)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return db.async_url(url)
+
+
+def make_settings(database_url: str, raw: dict[str, Any] | None = None, env: dict[str, str] | None = None,
+                  pm: Any = None) -> Any:
+    """Settings for a test: the given config tables on top of defaults, pointing at ``database_url``."""
+    raw = dict(raw or {})
+    raw.setdefault("database", {})
+    raw["database"] = {**raw["database"], "url": database_url}
+    pm = pm or build_plugin_manager()
+    return build_settings(raw, config_sections(pm), env=env or {})
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The Sentry-Hook-Signature of ``body``: HMAC-SHA256, lowercase hex."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def shared_fixture(relative: str) -> bytes:
+    """The bytes of a file under tests/fixtures (copied from ../shared/fixtures)."""
+    return (FIXTURES / relative).read_bytes()
+
+
+class HubClient:
+    """A running app (real lifespan, real database) and its test client."""
+
+    def __init__(self, app: Any, client: AsyncTestClient) -> None:
+        self.app = app
+        self.client = client
+
+    @property
+    def hub(self) -> Any:
+        """The app's Hub (engine, plugins, settings)."""
+        return self.app.state.hub
+
+
+@pytest.fixture
+def hub_client(database_url: str) -> Callable[..., Any]:
+    """Factory: ``async with hub_client(raw=..., env=..., transport=..., pm=...) as hc``."""
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def factory(raw: dict[str, Any] | None = None, env: dict[str, str] | None = None,
+                      transport: httpx.AsyncBaseTransport | None = None, pm: Any = None) -> AsyncIterator[HubClient]:
+        pm = pm or build_plugin_manager()
+        settings = make_settings(database_url, raw, env, pm)
+        app = create_app(settings, pm, http_transport=transport, start_worker=False, migrate=False)
+        async with AsyncTestClient(app=app, timeout=30) as client:
+            yield HubClient(app, client)
+
+    return factory
+
+
+ECHO_SITE = Path(__file__).parent / "plugins" / "site"
+
+
+@pytest.fixture
+def echo_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Install the test plugin ``hub-test-echo`` the way pip would: a dist-info with an entry point on sys.path."""
+    monkeypatch.syspath_prepend(str(ECHO_SITE))

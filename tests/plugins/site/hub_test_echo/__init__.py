@@ -1,0 +1,138 @@
+"""A third-party source plugin, installed only for the test suite (through its dist-info entry point).
+
+It uses every hook, with nothing but ``from hub import ...``: whatever the built-in plugins do, a
+stranger's plugin can do too. Payload: ``{"id": "x", "title": "...", "action": "open|close|comment",
+"files": [...], "first_seen": "ISO time", "text": "..."}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from pydantic import BaseModel, ConfigDict
+
+from hub import (
+    Change,
+    ConfigSection,
+    Decision,
+    ExternalLinkDraft,
+    IssueDraft,
+    LabelDraft,
+    RetryLater,
+    Section,
+    Source,
+    Verdict,
+    hookimpl,
+)
+from hub.formatting import parse_datetime
+
+
+class EchoSettings(BaseModel):
+    """``[echo]``: the token (env ECHO_TOKEN), a start-up refusal switch, enrichment behaviour."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    token: str | None = None
+    refuse_to_start: bool = False
+    enrich: str = "ok"  # ok | retry-later | fail | nothing
+
+
+@hookimpl
+def register_config():
+    return ConfigSection(name="echo", model=EchoSettings, env={"token": "ECHO_TOKEN"}, secrets=frozenset({"token"}))
+
+
+@hookimpl
+def register_sources():
+    return [Source(name="echo", description="Echo test source", supported_events=("open", "close"),
+                   log_prefix="[Echo Webhook]")]
+
+
+@hookimpl
+def check_config(config):
+    if config.plugin("echo").refuse_to_start:
+        return ["[echo] refuse_to_start is set"]
+    return []
+
+
+@hookimpl
+def verify_webhook(source, headers, body, config):
+    if source != "echo":
+        return None
+    token = config.plugin("echo").token
+    if not token:
+        return Verdict(True, "no token configured")
+    given = headers.get("x-echo-token", "")
+    return Verdict(hmac.compare_digest(given.encode(), token.encode()), "bad echo token")
+
+
+@hookimpl
+def accept_webhook(source, payload):
+    if source != "echo":
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
+        return Decision.reject("id is missing")
+    action = payload.get("action")
+    if action == "open":
+        return Decision("create", external_id=payload["id"], response={"echo": {"id": payload["id"]}},
+                        summary=f"action=open, id={payload['id']}")
+    if action in ("close", "comment"):
+        return Decision("update", external_id=payload["id"], summary=f"action={action}")
+    return Decision.skip(f"action={action} is not handled", summary=f"action={action}")
+
+
+@hookimpl
+def build_issue(source, payload):
+    if source != "echo":
+        return None
+    return IssueDraft(
+        title=f"[echo] {payload.get('title', 'untitled')}",
+        description=f"Echo says: {payload.get('text', '')}",
+        priority="P2",
+        labels=(LabelDraft("Echo", "#00AA00"),),
+        link=ExternalLinkDraft(external_id=payload["id"], external_url=f"https://echo.test/{payload['id']}",
+                               metadata={"first_seen": payload.get("first_seen"), "files": payload.get("files", [])}),
+        log_name=f"Echo {payload['id']}",
+    )
+
+
+@hookimpl
+def external_update(source, payload, issue):
+    if source != "echo":
+        return None
+    action = payload.get("action")
+    if action == "close":
+        return [Change("close"), Change("comment", text="Echo closed it", key=f"close:{payload.get('at')}")]
+    if action == "comment":
+        return [Change("comment", text=payload.get("text", ""), key=payload.get("key"))]
+    if action == "open" and issue.status == "closed":
+        return [Change("reopen"), Change("comment", text="Echo reopened it", key=f"reopen:{payload.get('at')}")]
+    return []
+
+
+@hookimpl
+async def stack_files(link, payload):
+    if link.source != "echo":
+        return None
+    return list((payload or {}).get("files", []))
+
+
+@hookimpl
+def first_seen(link):
+    if link.source != "echo":
+        return None
+    return parse_datetime(link.metadata.get("first_seen"))
+
+
+@hookimpl
+async def enrich_description(issue, link, stack_files, first_seen, config, cache):
+    mode = config.plugin("echo").enrich
+    runs = (await cache.get("echo", issue.id) or 0) + 1
+    await cache.set("echo", issue.id, runs)
+    if mode == "retry-later":
+        raise RetryLater("echo is rate limited", after_seconds=120)
+    if mode == "fail":
+        raise RuntimeError(f"echo enrichment failed (run {runs})")
+    if mode == "nothing":
+        return Section(key="echo", markdown="", note="nothing to say")
+    files = "\n".join(f"- `{path}`" for path in stack_files) or "- (none)"
+    return Section(key="echo", markdown=f"## Echo\n\nFirst seen: {first_seen.isoformat()}\n\n{files}")

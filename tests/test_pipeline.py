@@ -1,0 +1,172 @@
+"""The webhook pipeline end to end, driven through a third-party plugin installed by entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from hub.models import Delivery, ExternalIssue, Issue, Job, Label
+
+pytestmark = pytest.mark.usefixtures("echo_installed")
+
+JSON = {"content-type": "application/json"}
+
+
+def body(**payload) -> bytes:
+    return json.dumps(payload).encode()
+
+
+async def count(hub, model) -> int:
+    async with hub.engine.connect() as connection:
+        return (await connection.execute(sa.select(sa.func.count()).select_from(model.__table__))).scalar_one()
+
+
+async def test_third_party_plugin_gets_its_own_routes(hub_client):
+    async with hub_client() as hc:
+        health = await hc.client.get("/api/echo/webhook")
+        assert health.status_code == 200
+        assert health.json() == {"status": "ok", "endpoint": "/api/echo/webhook",
+                                 "description": "Echo test source", "supported_events": ["open", "close"]}
+        schema = (await hc.client.get("/schema/openapi.json")).json()
+        assert "/api/echo/webhook" in schema["paths"]
+        assert (await hc.client.get("/api/nosuchsource/webhook")).status_code == 404
+
+
+async def test_hook_accept_webhook_and_build_issue_create_an_issue(hub_client):
+    async with hub_client() as hc:
+        response = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open", title="Boom"),
+                                         headers=JSON)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert answer["success"] is True and answer["echo"] == {"id": "e1"}
+        assert answer["issue"]["identifier"] == "CHIPP-1"
+        async with hc.hub.engine.connect() as connection:
+            issue = (await connection.execute(sa.select(Issue.__table__))).mappings().one()
+            link = (await connection.execute(sa.select(ExternalIssue.__table__))).mappings().one()
+            job = (await connection.execute(sa.select(Job.__table__))).mappings().one()
+            delivery = (await connection.execute(sa.select(Delivery.__table__))).mappings().one()
+        assert issue["title"] == "[echo] Boom" and issue["priority"] == "P2" and issue["status"] == "open"
+        assert issue["id"] == answer["issue"]["id"]
+        assert (link["source"], link["external_id"], link["external_url"]) == ("echo", "e1", "https://echo.test/e1")
+        assert job["kind"] == "enrich" and job["status"] == "queued" and job["issue_id"] == issue["id"]
+        assert delivery["outcome"] == "created" and delivery["issue_id"] == issue["id"]
+        assert delivery["response"] == answer
+
+
+async def test_duplicate_delivery_is_deduplicated(hub_client):
+    async with hub_client() as hc:
+        first = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open"), headers=JSON)
+        second = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open"), headers=JSON)
+        assert second.status_code == 200
+        assert second.json() == {"success": True, "deduplicated": True, "issue": first.json()["issue"],
+                                 "echo": {"id": "e1"}, "message": "Issue already tracked as CHIPP-1"}
+        assert await count(hc.hub, Issue) == 1
+        assert await count(hc.hub, Job) == 1
+        assert await count(hc.hub, Delivery) == 2
+
+
+async def test_concurrent_duplicates_make_one_issue(hub_client):
+    async with hub_client() as hc:
+        responses = await asyncio.gather(*[
+            hc.client.post("/api/echo/webhook", content=body(id="same", action="open"), headers=JSON)
+            for _ in range(20)
+        ])
+        assert [r.status_code for r in responses] == [200] * 20
+        identifiers = {r.json()["issue"]["identifier"] for r in responses}
+        assert len(identifiers) == 1
+        assert sum(1 for r in responses if not r.json().get("deduplicated")) == 1
+        assert await count(hc.hub, Issue) == 1
+        assert await count(hc.hub, ExternalIssue) == 1
+
+
+async def test_concurrent_distinct_deliveries_get_unique_identifiers(hub_client):
+    async with hub_client() as hc:
+        responses = await asyncio.gather(*[
+            hc.client.post("/api/echo/webhook", content=body(id=f"e{i}", action="open"), headers=JSON)
+            for i in range(30)
+        ])
+        identifiers = [r.json()["issue"]["identifier"] for r in responses]
+        assert len(set(identifiers)) == 30
+        assert await count(hc.hub, Issue) == 30
+        assert await count(hc.hub, Label) == 1  # the shared "Echo" label, created once
+
+
+async def test_hook_verify_webhook_rejects_bad_tokens(hub_client):
+    async with hub_client(env={"ECHO_TOKEN": "s3cret-token"}) as hc:
+        bad = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open"),
+                                   headers={**JSON, "x-echo-token": "wrong"})
+        assert bad.status_code == 401
+        assert bad.json() == {"success": False, "error": "bad echo token"}
+        good = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open"),
+                                    headers={**JSON, "x-echo-token": "s3cret-token"})
+        assert good.status_code == 200
+        assert await count(hc.hub, Delivery) == 1  # rejected deliveries leave no row
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "error"),
+    [
+        (b"{not json", 400, "invalid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, 400, "invalid JSON"),
+        (b'{"action": "open"}', 400, "id is missing"),
+    ],
+)
+async def test_bad_bodies_are_400_and_leave_no_rows(hub_client, content, status, error):
+    async with hub_client() as hc:
+        response = await hc.client.post("/api/echo/webhook", content=content, headers=JSON)
+        assert response.status_code == status
+        assert error in response.json()["error"]
+        assert await count(hc.hub, Delivery) == 0
+        assert await count(hc.hub, Issue) == 0
+
+
+async def test_wrong_content_type_is_415(hub_client):
+    async with hub_client() as hc:
+        response = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open"),
+                                        headers={"content-type": "text/plain"})
+        assert response.status_code == 415
+
+
+async def test_body_over_the_limit_is_413(hub_client):
+    async with hub_client(raw={"hub": {"max_body_bytes": 2048}}) as hc:
+        response = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open", text="x" * 4096),
+                                        headers=JSON)
+        assert response.status_code == 413
+        assert await count(hc.hub, Issue) == 0
+
+
+async def test_skipped_delivery_is_answered_with_reason_and_logged(hub_client):
+    async with hub_client() as hc:
+        response = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="dance"), headers=JSON)
+        assert response.json() == {"success": True, "skipped": True, "reason": "action=dance is not handled"}
+        async with hc.hub.engine.connect() as connection:
+            delivery = (await connection.execute(sa.select(Delivery.__table__))).mappings().one()
+        assert (delivery["outcome"], delivery["reason"], delivery["event"]) == (
+            "skipped", "action=dance is not handled", "action=dance")
+
+
+async def test_hook_external_update_closes_comments_and_reopens(hub_client):
+    async with hub_client() as hc:
+        created = (await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open"), headers=JSON)).json()
+        closed = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="close", at="t1"), headers=JSON)
+        assert closed.json()["updated"] is True
+        assert [c["kind"] for c in closed.json()["changes"]] == ["close", "comment"]
+        again = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="close", at="t1"), headers=JSON)
+        assert "changes" not in again.json()  # an identical repeat changes nothing
+        issue = (await hc.client.get(f"/api/issues/{created['issue']['identifier']}")).json()
+        assert issue["status"] == "closed" and issue["closed_at"] is not None
+        assert [c["body"] for c in issue["comments"]] == ["Echo closed it"]
+        reopened = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open", at="t2"), headers=JSON)
+        assert reopened.json()["deduplicated"] is True
+        assert [c["kind"] for c in reopened.json()["changes"]] == ["reopen", "comment"]
+        issue = (await hc.client.get(f"/api/issues/{created['issue']['identifier']}")).json()
+        assert issue["status"] == "open" and issue["closed_at"] is None
+
+
+async def test_update_for_unknown_record_is_skipped(hub_client):
+    async with hub_client() as hc:
+        response = await hc.client.post("/api/echo/webhook", content=body(id="never", action="close"), headers=JSON)
+        assert response.json() == {"success": True, "skipped": True, "reason": "no issue is linked to echo never"}
