@@ -1,0 +1,93 @@
+"""Config: typed sections, env overrides, secrets only from the environment, unknown keys reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hub.bootstrap import load
+from hub.config import ConfigError, build_settings, read_config_file
+from hub.db import async_url, sync_url
+from hub.plugins import build_plugin_manager, config_sections
+
+
+def sections(echo=True):
+    return config_sections(build_plugin_manager())
+
+
+def test_defaults_are_the_embedded_database_and_chipp_prefix():
+    settings = build_settings({}, env={})
+    assert settings.database.url == "sqlite+aiosqlite:///./hub.db"
+    assert settings.hub.issue_prefix == "CHIPP"
+    assert settings.hub.timezone == "UTC"
+
+
+def test_database_url_env_overrides_the_file():
+    settings = build_settings({"database": {"url": "sqlite:///a.db"}}, env={"DATABASE_URL": "postgresql://u@h/db"})
+    assert settings.database.url == "postgresql://u@h/db"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected_async", "expected_sync"),
+    [
+        ("postgresql://u@h/db", "postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgres://u@h/db", "postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:///x.db", "sqlite+aiosqlite:///x.db", "sqlite:///x.db"),
+        ("sqlite+aiosqlite:///x.db", "sqlite+aiosqlite:///x.db", "sqlite:///x.db"),
+    ],
+)
+def test_plain_urls_are_accepted(url, expected_async, expected_sync):
+    assert async_url(url) == expected_async
+    assert sync_url(url) == expected_sync
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"hub": {"issue_prefx": "X"}}, "unknown key [hub] issue_prefx"),
+        ({"hub": {"timezone": "Mars/Base"}}, "[hub] timezone: Value error, unknown time zone 'Mars/Base'"),
+        ({"hub": {"port": "eighty"}}, "[hub] port"),
+        ({"nonsense": {}}, "unknown section [nonsense]"),
+        ({"hub": "flat"}, "[hub] must be a table"),
+    ],
+)
+def test_bad_config_is_one_clear_error(raw, message):
+    with pytest.raises(ConfigError) as error:
+        build_settings(raw, env={})
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_hook_register_config_sections_are_validated(echo_installed):
+    with pytest.raises(ConfigError, match=r"unknown key \[echo\] tokn"):
+        build_settings({"echo": {"tokn": "x"}}, sections(), env={})
+    settings = build_settings({"echo": {"enrich": "fail"}}, sections(), env={"ECHO_TOKEN": "from-env"})
+    assert settings.plugin("echo").enrich == "fail"
+    assert settings.plugin("echo").token == "from-env"
+    assert settings.secrets == ("from-env",)
+
+
+def test_secrets_are_refused_in_the_file(echo_installed):
+    with pytest.raises(ConfigError, match=r"\[echo\] token is a secret: set it in the environment \(ECHO_TOKEN\)"):
+        build_settings({"echo": {"token": "oops"}}, sections(), env={})
+
+
+def test_invalid_toml_and_missing_file(tmp_path: Path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[hub\nport = 1")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        read_config_file(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load(tmp_path / "missing.toml")
+
+
+def test_disabled_plugins_are_not_loaded(tmp_path: Path, echo_installed):
+    path = tmp_path / "config.toml"
+    path.write_text('[plugins]\ndisabled = ["echo"]\n')
+    _settings, pm = load(path, env={})
+    assert pm.get_plugin("echo") is None
+    assert pm.get_plugin("sentry") is not None
+    with pytest.raises(ConfigError, match=r"unknown section \[echo\]"):
+        path.write_text('[plugins]\ndisabled = ["echo"]\n[echo]\nenrich = "ok"\n')
+        load(path, env={})
