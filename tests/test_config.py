@@ -91,3 +91,27 @@ def test_disabled_plugins_are_not_loaded(tmp_path: Path, echo_installed):
     with pytest.raises(ConfigError, match=r"unknown section \[echo\]"):
         path.write_text('[plugins]\ndisabled = ["echo"]\n[echo]\nenrich = "ok"\n')
         load(path, env={})
+
+
+def test_hook_check_config_problems_stop_the_start(echo_installed):
+    from hub.runtime import check_plugins
+
+    pm = build_plugin_manager()
+    fine = build_settings({}, config_sections(pm), env={})
+    check_plugins(fine, pm)
+    refusing = build_settings({"echo": {"refuse_to_start": True}}, config_sections(pm), env={})
+    with pytest.raises(ConfigError, match=r"\[echo\] refuse_to_start is set"):
+        check_plugins(refusing, pm)
+
+
+def test_hook_check_config_refusal_is_one_line_from_the_cli(tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "config.toml").write_text("[echo]\nrefuse_to_start = true\n")
+    site = Path(__file__).parent / "plugins" / "site"
+    result = subprocess.run([str(Path(sys.executable).parent / "hub"), "serve"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(site)})
+    assert result.returncode == 1
+    assert result.stderr.strip() == "hub: [echo] refuse_to_start is set"

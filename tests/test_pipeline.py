@@ -24,7 +24,7 @@ async def count(hub, model) -> int:
         return (await connection.execute(sa.select(sa.func.count()).select_from(model.__table__))).scalar_one()
 
 
-async def test_third_party_plugin_gets_its_own_routes(hub_client):
+async def test_hook_register_sources_mounts_routes_for_a_third_party_plugin(hub_client):
     async with hub_client() as hc:
         health = await hc.client.get("/api/echo/webhook")
         assert health.status_code == 200
