@@ -47,6 +47,7 @@ class HubSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    delivery_retention_days: float = Field(30.0, gt=0)
     log_level: str = "INFO"
 
     @field_validator("timezone")

@@ -84,14 +84,36 @@ async def handle_webhook(
     request_id = next((headers[name] for name in _REQUEST_ID_HEADERS if headers.get(name)), None)
     delivery = {"source": source.name, "request_id": request_id, "event": decision.summary,
                 "headers": safe_headers(headers)}
-    if decision.kind == "skip" or not decision.external_id:
-        answer = Answer(200, {"success": True, "skipped": True, "reason": decision.reason or "ignored"}, "skipped")
-        async with hub.engine.begin() as connection:
-            await _record(connection, delivery, answer, None)
-        return answer
-    if decision.kind == "create":
-        return await _create(hub, source, payload, decision, delivery)
-    return await _update(hub, source, payload, decision, delivery)
+    try:
+        if decision.kind == "skip" or not decision.external_id:
+            answer = Answer(200, {"success": True, "skipped": True, "reason": decision.reason or "ignored"},
+                            "skipped")
+            async with hub.engine.begin() as connection:
+                await _record(connection, delivery, answer, None)
+            return answer
+        if decision.kind == "create":
+            return await _create(hub, source, payload, decision, delivery)
+        return await _update(hub, source, payload, decision, delivery)
+    except sa.exc.IntegrityError:
+        # The delivery row shares the transaction of everything the delivery changed, and
+        # UNIQUE(source, request_id) makes a replayed Request-ID roll all of it back. Nothing is
+        # looked up on the hot path: only a conflict costs the extra query.
+        earlier = await _earlier_answer(hub, source.name, request_id)
+        if earlier is None:
+            raise
+        log.info("%s Replayed Request-ID %s: answering with the earlier outcome", source.prefix, request_id)
+        return earlier
+
+
+async def _earlier_answer(hub: "Hub", source: str, request_id: str | None) -> Answer | None:
+    if not request_id:
+        return None
+    async with hub.engine.connect() as connection:
+        row = (await connection.execute(
+            sa.select(store.DELIVERIES.c.response, store.DELIVERIES.c.outcome)
+            .where(store.DELIVERIES.c.source == source, store.DELIVERIES.c.request_id == request_id)
+        )).first()
+    return None if row is None else Answer(200, row.response, "replayed")
 
 
 async def _record(connection: Any, delivery: dict[str, Any], answer: Answer, issue_id: str | None) -> None:

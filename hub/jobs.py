@@ -53,6 +53,7 @@ class Worker:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running: set[str] = set()
+        self._pruned_at: datetime | None = None
 
     def start(self) -> None:
         """Start the polling loop as a background task."""
@@ -78,6 +79,7 @@ class Worker:
         while True:
             try:
                 await self.run_due()
+                await self.prune_deliveries()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database may be down: keep polling, it will come back
@@ -96,6 +98,23 @@ class Worker:
                 await self._run(job)
                 count += 1
         return count
+
+    async def prune_deliveries(self, every: timedelta = timedelta(minutes=10)) -> int:
+        """Delete delivery-log rows older than ``[hub] delivery_retention_days`` (at most every ``every``).
+
+        Their Request-IDs are forgotten with them: a replay older than the retention is new again.
+        """
+        now = self.clock()
+        if self._pruned_at is not None and now - self._pruned_at < every:
+            return 0
+        self._pruned_at = now
+        cutoff = now - timedelta(days=self.hub.settings.hub.delivery_retention_days)
+        deliveries = store.DELIVERIES
+        async with self.hub.engine.begin() as connection:
+            result = await connection.execute(sa.delete(deliveries).where(deliveries.c.created_at < cutoff))
+        if result.rowcount:
+            log.info("Pruned %d delivery-log rows older than %s", result.rowcount, cutoff.isoformat(timespec="seconds"))
+        return result.rowcount
 
     async def claim(self, limit: int) -> list[Any]:
         """Claim up to ``limit`` due jobs (queued and due, or running with an expired lease)."""

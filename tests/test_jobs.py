@@ -161,3 +161,23 @@ def test_backoff_grows_and_is_capped():
     assert backoff_seconds(20, 10, 3600, rng=lambda: 0.5) == 3600
     assert backoff_seconds(1, 10, 3600, rng=lambda: 0.0) == 5
     assert backoff_seconds(1, 10, 3600, rng=lambda: 0.999) == pytest.approx(14.99)
+
+
+async def test_old_deliveries_are_pruned_and_their_request_ids_forgotten(hub_client):
+    from hub.models import Delivery
+
+    async with hub_client(raw={"hub": {"delivery_retention_days": 1}}) as hc:
+        headers = {**JSON, "request-id": "old"}
+        await hc.client.post("/api/echo/webhook", content=b'{"id": "e1", "action": "dance"}', headers=headers)
+        clock = Clock(datetime.now(timezone.utc) + timedelta(hours=23))
+        worker = Worker(hc.hub, clock=clock)
+        assert await worker.prune_deliveries() == 0
+        clock.now += timedelta(hours=2)
+        assert await worker.prune_deliveries() == 0  # pruned at most every ten minutes
+        clock.now += timedelta(minutes=10)
+        assert await worker.prune_deliveries() == 1
+        again = await hc.client.post("/api/echo/webhook", content=b'{"id": "e1", "action": "open"}', headers=headers)
+        assert again.json()["issue"]["identifier"] == "CHIPP-1"
+        async with hc.hub.engine.connect() as connection:
+            rows = (await connection.execute(sa.select(Delivery.__table__.c.request_id))).scalars().all()
+        assert rows == ["old"]

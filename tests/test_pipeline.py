@@ -170,3 +170,37 @@ async def test_update_for_unknown_record_is_skipped(hub_client):
     async with hub_client() as hc:
         response = await hc.client.post("/api/echo/webhook", content=body(id="never", action="close"), headers=JSON)
         assert response.json() == {"success": True, "skipped": True, "reason": "no issue is linked to echo never"}
+
+
+async def test_replayed_request_id_gets_the_earlier_answer_and_changes_nothing(hub_client):
+    async with hub_client() as hc:
+        headers = {**JSON, "request-id": "req-1"}
+        first = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open"), headers=headers)
+        replay = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open"), headers=headers)
+        assert replay.status_code == 200 and replay.json() == first.json()
+        closing = {**JSON, "request-id": "req-2"}
+        closed = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="close", at="1"), headers=closing)
+        await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open", at="2"), headers={**JSON, "request-id": "req-3"})
+        replayed_close = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="close", at="1"),
+                                              headers=closing)
+        assert replayed_close.json() == closed.json()
+        issue = (await hc.client.get("/api/issues/CHIPP-1")).json()
+        assert issue["status"] == "open"  # the replayed close was not applied again
+        assert await count(hc.hub, Delivery) == 3
+        # A new Request-ID is a new delivery.
+        other = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open"),
+                                     headers={**JSON, "request-id": "req-4"})
+        assert other.json()["deduplicated"] is True
+
+
+async def test_concurrent_replays_of_one_request_id_are_processed_once(hub_client):
+    async with hub_client() as hc:
+        headers = {**JSON, "request-id": "same-request"}
+        responses = await asyncio.gather(*[
+            hc.client.post("/api/echo/webhook", content=body(id=f"e{i}", action="open"), headers=headers)
+            for i in range(8)
+        ])
+        assert {r.status_code for r in responses} == {200}
+        assert len({json.dumps(r.json(), sort_keys=True) for r in responses}) == 1
+        assert await count(hc.hub, Issue) == 1
+        assert await count(hc.hub, Delivery) == 1
