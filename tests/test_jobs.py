@@ -175,8 +175,6 @@ async def test_old_deliveries_are_pruned_and_their_request_ids_forgotten(hub_cli
         clock.now += timedelta(hours=1, minutes=5)
         fresh = Worker(hc.hub, clock=clock)
         assert await fresh.prune_deliveries() == 1
-        clock.now += timedelta(minutes=5)
-        assert await worker.prune_deliveries() == 0  # pruned at most every ten minutes
         again = await hc.client.post("/api/echo/webhook", content=b'{"id": "e1", "action": "open"}', headers=headers)
         assert again.json()["issue"]["identifier"] == "CHIPP-1"
         async with hc.hub.engine.connect() as connection:
