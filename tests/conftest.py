@@ -72,6 +72,14 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _truncated(postgres_url: str) -> str:
+    engine = sa.create_engine(db.sync_url(postgres_url), poolclass=sa.pool.NullPool)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return db.async_url(postgres_url)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     """An empty, migrated database: a SQLite file, or the session's PostgreSQL database truncated."""
@@ -79,12 +87,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
         path = tmp_path / "hub.db"
         shutil.copy(sqlite_template, path)
         return f"sqlite+aiosqlite:///{path}"
-    url = request.getfixturevalue("postgres_url")
-    engine = sa.create_engine(db.sync_url(url), poolclass=sa.pool.NullPool)
-    with engine.begin() as connection:
-        connection.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return db.async_url(url)
+    return _truncated(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def pg_database_url(postgres_url: str) -> str:
+    """The session's PostgreSQL database, emptied: for what only PostgreSQL does (several processes)."""
+    return _truncated(postgres_url)
 
 
 def make_settings(database_url: str, raw: dict[str, Any] | None = None, env: dict[str, str] | None = None,
@@ -120,21 +129,32 @@ class HubClient:
         return self.app.state.hub
 
 
-@pytest.fixture
-def hub_client(database_url: str) -> Callable[..., Any]:
-    """Factory: ``async with hub_client(raw=..., env=..., transport=..., pm=...) as hc``."""
+def _hub_client_factory(database_url: str) -> Callable[..., Any]:
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
     async def factory(raw: dict[str, Any] | None = None, env: dict[str, str] | None = None,
-                      transport: httpx.AsyncBaseTransport | None = None, pm: Any = None) -> AsyncIterator[HubClient]:
+                      transport: httpx.AsyncBaseTransport | None = None, pm: Any = None,
+                      start_worker: bool = False) -> AsyncIterator[HubClient]:
         pm = pm or build_plugin_manager()
         settings = make_settings(database_url, raw, env, pm)
-        app = create_app(settings, pm, http_transport=transport, start_worker=False, migrate=False)
+        app = create_app(settings, pm, http_transport=transport, start_worker=start_worker, migrate=False)
         async with AsyncTestClient(app=app, timeout=30) as client:
             yield HubClient(app, client)
 
     return factory
+
+
+@pytest.fixture
+def hub_client(database_url: str) -> Callable[..., Any]:
+    """Factory: ``async with hub_client(raw=..., env=..., transport=..., pm=...) as hc`` on each database."""
+    return _hub_client_factory(database_url)
+
+
+@pytest.fixture
+def pg_hub_client(pg_database_url: str) -> Callable[..., Any]:
+    """The same factory on PostgreSQL only: several hubs sharing one database, as in production."""
+    return _hub_client_factory(pg_database_url)
 
 
 ECHO_SITE = Path(__file__).parent / "plugins" / "site"
