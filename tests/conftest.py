@@ -7,27 +7,18 @@ half is skipped with a reason, except under ``CI=true``, where that is a failure
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable
 
-import httpx
 import pytest
 import sqlalchemy as sa
-from litestar.testing import AsyncTestClient
 
 from hub import db
-from hub.app import create_app
-from hub.config import build_settings
-from hub.plugins import build_plugin_manager, config_sections
+from support import hub_client_factory
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURES = Path(__file__).parent / "fixtures"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 TABLES = ("hub_cache", "hub_job", "hub_delivery", "chipp_comment", "chipp_issue_label", "chipp_label",
           "chipp_external_issue", "chipp_issue", "chipp_issue_number")
@@ -96,65 +87,16 @@ def pg_database_url(postgres_url: str) -> str:
     return _truncated(postgres_url)
 
 
-def make_settings(database_url: str, raw: dict[str, Any] | None = None, env: dict[str, str] | None = None,
-                  pm: Any = None) -> Any:
-    """Settings for a test: the given config tables on top of defaults, pointing at ``database_url``."""
-    raw = dict(raw or {})
-    raw.setdefault("database", {})
-    raw["database"] = {**raw["database"], "url": database_url}
-    pm = pm or build_plugin_manager()
-    return build_settings(raw, config_sections(pm), env=env or {})
-
-
-def sign(body: bytes, secret: str) -> str:
-    """The Sentry-Hook-Signature of ``body``: HMAC-SHA256, lowercase hex."""
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def shared_fixture(relative: str) -> bytes:
-    """The bytes of a file under tests/fixtures (copied from ../shared/fixtures)."""
-    return (FIXTURES / relative).read_bytes()
-
-
-class HubClient:
-    """A running app (real lifespan, real database) and its test client."""
-
-    def __init__(self, app: Any, client: AsyncTestClient) -> None:
-        self.app = app
-        self.client = client
-
-    @property
-    def hub(self) -> Any:
-        """The app's Hub (engine, plugins, settings)."""
-        return self.app.state.hub
-
-
-def _hub_client_factory(database_url: str) -> Callable[..., Any]:
-    from contextlib import asynccontextmanager
-
-    @asynccontextmanager
-    async def factory(raw: dict[str, Any] | None = None, env: dict[str, str] | None = None,
-                      transport: httpx.AsyncBaseTransport | None = None, pm: Any = None,
-                      start_worker: bool = False) -> AsyncIterator[HubClient]:
-        pm = pm or build_plugin_manager()
-        settings = make_settings(database_url, raw, env, pm)
-        app = create_app(settings, pm, http_transport=transport, start_worker=start_worker, migrate=False)
-        async with AsyncTestClient(app=app, timeout=30) as client:
-            yield HubClient(app, client)
-
-    return factory
-
-
 @pytest.fixture
 def hub_client(database_url: str) -> Callable[..., Any]:
     """Factory: ``async with hub_client(raw=..., env=..., transport=..., pm=...) as hc`` on each database."""
-    return _hub_client_factory(database_url)
+    return hub_client_factory(database_url)
 
 
 @pytest.fixture
 def pg_hub_client(pg_database_url: str) -> Callable[..., Any]:
     """The same factory on PostgreSQL only: several hubs sharing one database, as in production."""
-    return _hub_client_factory(pg_database_url)
+    return hub_client_factory(pg_database_url)
 
 
 ECHO_SITE = Path(__file__).parent / "plugins" / "site"

@@ -10,7 +10,7 @@ from contextlib import AsyncExitStack
 import pytest
 import sqlalchemy as sa
 
-from conftest import FIXTURES, sign
+from support import FIXTURES, sign
 from hub.models import Delivery, ExternalIssue, Issue, Job, Label
 
 SECRET = "test-client-secret-0123456789"

@@ -44,11 +44,20 @@ def webhook_handlers(source: Source) -> list[HTTPRouteHandler]:
             return Response({"success": False, "error": "content type must be application/json"}, status_code=415)
         body = await request.body()
         hub = request.app.state.hub
-        try:
-            answer = await handle_webhook(hub, source, request.headers, body)
-        except DATABASE_ERRORS as exc:
-            log.error("%s Database unavailable, delivery not stored: %s", source.prefix, type(exc).__name__)
-            return Response({"success": False, "error": "database unavailable"}, status_code=503)
+        for attempt in (1, 2):
+            try:
+                answer = await handle_webhook(hub, source, request.headers, body)
+                break
+            except DATABASE_ERRORS as exc:
+                # A pooled connection that died (database restart, proxy cut) is discarded by
+                # SQLAlchemy; one more try on a fresh connection is safe because a delivery is
+                # idempotent (dedupe on the external id, Request-ID on the delivery log).
+                if attempt == 1 and getattr(exc, "connection_invalidated", False):
+                    log.warning("%s Database connection lost; retrying on a new one", source.prefix)
+                    continue
+                log.error("%s Database unavailable, delivery not stored: %s", source.prefix, type(exc).__name__)
+                log.debug("database error detail", exc_info=True)
+                return Response({"success": False, "error": "database unavailable"}, status_code=503)
         return Response(answer.body, status_code=answer.status)
 
     return [webhook_health, receive]

@@ -1,0 +1,68 @@
+"""Helpers the tests share (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+import httpx
+from litestar.testing import AsyncTestClient
+
+from hub.app import create_app
+from hub.config import build_settings
+from hub.plugins import build_plugin_manager, config_sections
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def make_settings(database_url: str, raw: dict[str, Any] | None = None, env: dict[str, str] | None = None,
+                  pm: Any = None) -> Any:
+    """Settings for a test: the given config tables on top of defaults, pointing at ``database_url``."""
+    raw = dict(raw or {})
+    raw.setdefault("database", {})
+    raw["database"] = {**raw["database"], "url": database_url}
+    pm = pm or build_plugin_manager()
+    return build_settings(raw, config_sections(pm), env=env or {})
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The Sentry-Hook-Signature of ``body``: HMAC-SHA256, lowercase hex."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def shared_fixture(relative: str) -> bytes:
+    """The bytes of a file under tests/fixtures (copied from ../shared/fixtures)."""
+    return (FIXTURES / relative).read_bytes()
+
+
+class HubClient:
+    """A running app (real lifespan, real database) and its test client."""
+
+    def __init__(self, app: Any, client: AsyncTestClient) -> None:
+        self.app = app
+        self.client = client
+
+    @property
+    def hub(self) -> Any:
+        """The app's Hub (engine, plugins, settings)."""
+        return self.app.state.hub
+
+
+def hub_client_factory(database_url: str) -> Callable[..., Any]:
+    """Factory of running apps on ``database_url``: ``async with factory(raw=..., env=...) as hc``."""
+    @asynccontextmanager
+    async def factory(raw: dict[str, Any] | None = None, env: dict[str, str] | None = None,
+                      transport: httpx.AsyncBaseTransport | None = None, pm: Any = None,
+                      start_worker: bool = False) -> AsyncIterator[HubClient]:
+        pm = pm or build_plugin_manager()
+        settings = make_settings(database_url, raw, env, pm)
+        app = create_app(settings, pm, http_transport=transport, start_worker=start_worker, migrate=False)
+        async with AsyncTestClient(app=app, timeout=30) as client:
+            yield HubClient(app, client)
+
+    return factory
+
+
