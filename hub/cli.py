@@ -7,6 +7,7 @@ import asyncio
 import errno
 import json
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -58,6 +59,10 @@ def _check_port(host: str, port: int) -> None:
             raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     """Check config, database and port, then run the server."""
     import uvicorn
@@ -72,6 +77,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if settings.path is not None:
         # Workers (and reloads) build the app from the environment: hand them the same file.
         os.environ["HUB_CONFIG"] = str(Path(settings.path).resolve()) if settings.path.exists() else ""
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal to whatever handler was
+    # there before it. Make that a clean exit (status 0), which is what a finished graceful
+    # shutdown is; a SIGTERM before uvicorn takes over exits cleanly too.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run("hub.asgi:app_from_env", factory=True, host=host, port=port, workers=args.workers,
                 log_config=None, timeout_graceful_shutdown=args.graceful_timeout)
 

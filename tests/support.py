@@ -66,3 +66,25 @@ def hub_client_factory(database_url: str) -> Callable[..., Any]:
     return factory
 
 
+
+
+SENTRY_SECRET = "test-client-secret-0123456789"
+
+
+def sentry_issue_body(issue_id: str = "123", action: str = "created", substatus: str | None = "new") -> bytes:
+    """A Sentry ``issue`` delivery (Sentry's own mock, with another id and action), as bytes."""
+    import json
+
+    payload = json.loads((FIXTURES / "sentry" / "mocks-integration-platform-example" / "issue-created.json").read_text())
+    payload["action"] = action
+    payload["data"]["issue"]["id"] = issue_id
+    payload["data"]["issue"]["shortId"] = f"IPE-{issue_id}"
+    if substatus is not None:
+        payload["data"]["issue"]["substatus"] = substatus
+    return json.dumps(payload).encode()
+
+
+def sentry_headers(body: bytes, secret: str = SENTRY_SECRET, resource: str = "issue") -> dict[str, str]:
+    """The headers Sentry sends with ``body``, signed with ``secret``."""
+    return {"content-type": "application/json", "sentry-hook-resource": resource,
+            "sentry-hook-signature": sign(body, secret)}

@@ -7,7 +7,9 @@ stranger's plugin can do too. Payload: ``{"id": "x", "title": "...", "action": "
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import time
 
 from pydantic import BaseModel, ConfigDict
 
@@ -34,6 +36,8 @@ class EchoSettings(BaseModel):
     token: str | None = None
     refuse_to_start: bool = False
     enrich: str = "ok"  # ok | retry-later | fail | nothing
+    verify_delay_seconds: float = 0.0  # a slow request, to watch graceful shutdown finish it
+    enrich_delay_seconds: float = 0.0  # a slow job, to watch shutdown release it
 
 
 @hookimpl
@@ -58,6 +62,8 @@ def check_config(config):
 def verify_webhook(source, headers, body, config):
     if source != "echo":
         return None
+    if config.plugin("echo").verify_delay_seconds:
+        time.sleep(config.plugin("echo").verify_delay_seconds)
     token = config.plugin("echo").token
     if not token:
         return Verdict(True, "no token configured")
@@ -126,6 +132,7 @@ def first_seen(link):
 @hookimpl
 async def enrich_description(issue, link, stack_files, first_seen, config, cache):
     mode = config.plugin("echo").enrich
+    await asyncio.sleep(config.plugin("echo").enrich_delay_seconds)
     runs = (await cache.get("echo", issue.id) or 0) + 1
     await cache.set("echo", issue.id, runs)
     if mode == "retry-later":
