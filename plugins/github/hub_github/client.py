@@ -1,0 +1,190 @@
+"""GitHub REST calls over the host's HTTP client: headers, rate limits, ETags and Link pagination.
+
+Rate limits become :class:`hub.RetryLater` so the host waits exactly as long as GitHub asks;
+every other failure is a :class:`GitHubError` whose message names the request, never the token.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+import httpx
+
+from hub import RetryLater
+from hub.cache import Cache
+
+__all__ = ["ETAG_NAMESPACE", "GitHubClient", "GitHubError", "rate_limit_retry"]
+
+log = logging.getLogger("hub.github")
+
+USER_AGENT = "hub-github/0.1"
+API_VERSION = "2022-11-28"
+ETAG_NAMESPACE = "github.etag"
+# List URLs embed the error's window, so an ETag is only worth keeping for re-runs of one issue
+# (retries, re-enrichment) and for the window-free deployment list.
+ETAG_TTL_SECONDS = 7 * 24 * 3600
+# GitHub's advice when a secondary limit names no time: wait at least a minute.
+SECONDARY_WAIT_SECONDS = 60.0
+
+_HINTS = {
+    401: "check GITHUB_TOKEN",
+    403: "the token may lack read access to Contents or Deployments",
+    404: "check the repository name and that the token can read it",
+}
+
+
+class GitHubError(Exception):
+    """A GitHub request failed for a reason other than a rate limit (retried with backoff)."""
+
+
+def rate_limit_retry(response: httpx.Response) -> RetryLater | None:
+    """Return the RetryLater a 403/429 rate-limit answer calls for; None for any other answer.
+
+    Order follows GitHub's guidance: ``retry-after`` first, then an exhausted primary limit
+    (``x-ratelimit-remaining: 0``) until ``x-ratelimit-reset``, else a secondary limit: one minute.
+    """
+    if response.status_code not in (403, 429):
+        return None
+    what = f"{response.request.method} {response.request.url.path}"
+    headers = response.headers
+    retry_after = _int(headers.get("retry-after"))
+    if retry_after is not None:
+        return RetryLater(f"GitHub secondary rate limit on {what}: retry after {retry_after}s",
+                          after_seconds=float(retry_after))
+    if headers.get("x-ratelimit-remaining") == "0":
+        reset = _int(headers.get("x-ratelimit-reset"))
+        if reset is not None:
+            until = datetime.fromtimestamp(reset, timezone.utc)
+            return RetryLater(f"GitHub rate limit exhausted on {what} until {until:%Y-%m-%dT%H:%M:%SZ}",
+                              until=until)
+        return RetryLater(f"GitHub rate limit exhausted on {what} (no reset time given)",
+                          after_seconds=SECONDARY_WAIT_SECONDS)
+    message = _message(response).lower()
+    if response.status_code == 429 or "rate limit" in message or "abuse" in message:
+        return RetryLater(f"GitHub secondary rate limit on {what}", after_seconds=SECONDARY_WAIT_SECONDS)
+    return None
+
+
+class GitHubClient:
+    """Authenticated GET requests against one GitHub API base (github.com or Enterprise)."""
+
+    def __init__(self, http: httpx.AsyncClient, *, api_url: str, token: str, cache: Cache) -> None:
+        self._http = http
+        self._api_url = api_url.rstrip("/")
+        self._origin = httpx.URL(self._api_url).copy_with(path="/", query=None)
+        self._cache = cache
+        self._headers = {
+            "Accept": "application/vnd.github+json",
+            "Authorization": f"Bearer {token}",
+            "X-GitHub-Api-Version": API_VERSION,
+            "User-Agent": USER_AGENT,
+        }
+
+    def url(self, path: str) -> str:
+        """The absolute URL of an API path such as ``/repos/o/r/commits``."""
+        return self._api_url + path
+
+    async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET an API path and return its JSON body."""
+        return _json(await self._get(self.url(path), params))
+
+    async def get_conditional(
+        self, path: str, params: Mapping[str, Any], keep: Callable[[Any], Any]
+    ) -> Any:
+        """GET with ``If-None-Match``; a 304 returns what was kept from the last 200.
+
+        ``keep`` reduces the body to what the caller uses; that reduction is what the cache
+        stores (under the full URL, query included) and what is returned either way.
+        """
+        url = str(httpx.URL(self.url(path), params=params))
+        cached = await self._cache.get(ETAG_NAMESPACE, url)
+        headers = {"If-None-Match": cached["etag"]} if cached else {}
+        response = await self._get(url, None, headers)
+        if response.status_code == 304 and cached:
+            return cached["body"]
+        kept = keep(_json(response))
+        etag = response.headers.get("etag")
+        if etag:
+            await self._cache.set(ETAG_NAMESPACE, url, {"etag": etag, "body": kept}, ETAG_TTL_SECONDS)
+        return kept
+
+    async def get_pages(self, path: str, max_pages: int) -> tuple[list[Any], bool]:
+        """GET an API path and follow its ``Link: rel="next"`` pages, at most ``max_pages`` in all.
+
+        Returns the JSON bodies and whether the last page was reached.
+        """
+        bodies: list[Any] = []
+        url: str | None = self.url(path)
+        while url is not None and len(bodies) < max_pages:
+            response = await self._get(url, None)
+            bodies.append(_json(response))
+            url = response.links.get("next", {}).get("url")
+            if url is not None and not self._same_origin(url):
+                # The token goes with every request: never to a host other than api_url's.
+                log.warning("[GitHub] Not following a pagination link to another host: %s",
+                            httpx.URL(url).host)
+                return bodies, False
+        return bodies, url is None
+
+    def _same_origin(self, url: str) -> bool:
+        other = httpx.URL(url)
+        return (other.scheme, other.host, other.port) == (
+            self._origin.scheme, self._origin.host, self._origin.port)
+
+    async def _get(
+        self, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        try:
+            response = await self._http.get(
+                url, params=params, headers={**self._headers, **(headers or {})},
+                # Renamed repositories answer 301; httpx drops Authorization on a cross-origin hop.
+                follow_redirects=True,
+            )
+        except httpx.HTTPError as exc:
+            path = httpx.URL(url).path
+            raise GitHubError(f"GitHub request GET {path} failed: {type(exc).__name__}: {exc}") from None
+        retry = rate_limit_retry(response)
+        if retry is not None:
+            raise retry
+        if response.status_code == 304 and headers and "If-None-Match" in headers:
+            return response
+        if not response.is_success:
+            raise GitHubError(_failure(response))
+        return response
+
+
+def _failure(response: httpx.Response) -> str:
+    text = f"GitHub answered {response.status_code} to GET {response.request.url.path}"
+    message = _message(response)
+    if message:
+        text += f": {message}"
+    hint = _HINTS.get(response.status_code)
+    return f"{text} ({hint})" if hint else text
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise GitHubError(
+            f"GitHub answered GET {response.request.url.path} with a body that is not JSON"
+        ) from None
+
+
+def _message(response: httpx.Response) -> str:
+    """GitHub's ``message`` field of an error body, or "" when there is none."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    message = body.get("message") if isinstance(body, dict) else None
+    return " ".join(str(message).split())[:200] if message else ""
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
