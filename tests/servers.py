@@ -32,7 +32,7 @@ class HubServer:
         self.config = workdir / f"{name}.toml"
         self.config.write_text(config)
         self.log = workdir / f"{name}-{self.port}.log"
-        base = {key: value for key, value in os.environ.items() if key not in ("HUB_CONFIG", "DATABASE_URL")}
+        base = {key: value for key, value in os.environ.items() if not key.startswith(("HUB_", "DATABASE_URL", "GITHUB_", "SENTRY_"))}
         self.env = {**base, "PYTHONPATH": str(ECHO_SITE), **env}
         self.process: subprocess.Popen | None = None
 

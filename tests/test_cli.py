@@ -20,7 +20,7 @@ ECHO_SITE = Path(__file__).parent / "plugins" / "site"
 
 
 def run_hub(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    base = {key: value for key, value in os.environ.items() if key not in ("HUB_CONFIG", "DATABASE_URL")}
+    base = {key: value for key, value in os.environ.items() if not key.startswith(("HUB_", "DATABASE_URL", "GITHUB_", "SENTRY_"))}
     return subprocess.run([HUB, *args], cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True,
                           timeout=timeout)
 
@@ -98,7 +98,7 @@ def test_serve_starts_on_a_bare_directory_and_stops_on_sigterm(tmp_path):
     port = free_port()
     process = subprocess.Popen([HUB, "serve", "--port", str(port)], cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True,
-                               env={k: v for k, v in os.environ.items() if k not in ("HUB_CONFIG", "DATABASE_URL")})
+                               env={k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "DATABASE_URL", "GITHUB_", "SENTRY_"))})
     try:
         deadline = time.monotonic() + 30
         while True:
