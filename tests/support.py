@@ -86,5 +86,7 @@ def sentry_issue_body(issue_id: str = "123", action: str = "created", substatus:
 
 def sentry_headers(body: bytes, secret: str = SENTRY_SECRET, resource: str = "issue") -> dict[str, str]:
     """The headers Sentry sends with ``body``, signed with ``secret``."""
+    import time
+
     return {"content-type": "application/json", "sentry-hook-resource": resource,
-            "sentry-hook-signature": sign(body, secret)}
+            "sentry-hook-signature": sign(body, secret), "sentry-hook-timestamp": str(int(time.time()))}

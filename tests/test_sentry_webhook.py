@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import time
 from contextlib import AsyncExitStack
 
 import pytest
@@ -36,7 +37,8 @@ def issue_payload(action="created", substatus=None, issue_id="123", **changes) -
 
 async def deliver(hc, payload, *, resource="issue", secret=SECRET, signature=None, headers=None):
     raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    sent = {"content-type": "application/json", "sentry-hook-resource": resource}
+    sent = {"content-type": "application/json", "sentry-hook-resource": resource,
+            "sentry-hook-timestamp": str(int(time.time()))}
     if signature is None and secret:
         signature = sign(raw, secret)
     if signature is not None:

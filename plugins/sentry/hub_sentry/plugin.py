@@ -1,1 +1,110 @@
-"""Sentry plugin hooks."""
+"""Sentry source plugin: signed ``issue`` webhooks become deduplicated, well-described issues."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Mapping
+
+import httpx
+
+from hub import Decision, IssueDraft, LinkView, Source, Verdict, hookimpl
+from hub.config import Settings
+from hub.formatting import parse_datetime
+
+from hub_sentry.decisions import PREFIX, decide
+from hub_sentry.issue import build_draft
+from hub_sentry.payload import mapping, read_issue_payload
+from hub_sentry.settings import CONFIG_SECTION, SentrySettings
+from hub_sentry.signature import check_signature, check_timestamp
+from hub_sentry.stack import api_frames, order_paths, payload_filename, payload_frames
+
+log = logging.getLogger("hub.sentry")
+
+SOURCE = Source(
+    name="sentry",
+    description="Sentry webhook endpoint for automatic issue creation",
+    supported_events=(
+        "issue.created (substatus=new)",
+        "issue.unresolved (substatus=regressed)",
+        "issue.unresolved (substatus=escalating)",
+    ),
+    log_prefix=PREFIX,
+)
+
+
+def _settings(config: Settings) -> SentrySettings:
+    return config.plugin("sentry")
+
+
+@hookimpl
+def register_config():
+    """``[sentry]`` and ``[sentry.projects]``; secrets SENTRY_CLIENT_SECRET and SENTRY_AUTH_TOKEN."""
+    return CONFIG_SECTION
+
+
+@hookimpl
+def register_sources():
+    """``/api/sentry/webhook``."""
+    return [SOURCE]
+
+
+@hookimpl
+def check_config(config: Settings) -> list[str]:
+    """No secret: refuse to start if ``require_signature``, else warn loudly that anyone can post."""
+    settings = _settings(config)
+    if settings.client_secret is not None:
+        return []
+    if settings.require_signature:
+        return ["[sentry] require_signature is true but SENTRY_CLIENT_SECRET is not set"]
+    log.warning("%s SENTRY_CLIENT_SECRET is not set: signature verification is DISABLED and anyone "
+                "who can reach /api/sentry/webhook can create issues. Set it in production.", PREFIX)
+    return []
+
+
+@hookimpl
+def verify_webhook(source: str, headers: Mapping[str, str], body: bytes, config: Settings) -> Verdict | None:
+    """HMAC-SHA256 of the raw body, then the timestamp's age; skipped (loudly, at start) without a secret."""
+    if source != "sentry":
+        return None
+    settings = _settings(config)
+    if settings.client_secret is None:
+        return Verdict(True, "signature verification disabled")
+    problem = check_signature(body, headers.get("sentry-hook-signature"), settings.client_secret.get_secret_value())
+    problem = problem or check_timestamp(headers.get("sentry-hook-timestamp"), settings.max_timestamp_skew_seconds)
+    return Verdict(problem is None, problem or "")
+
+
+@hookimpl
+def accept_webhook(source: str, headers: Mapping[str, str], payload: Any, config: Settings) -> Decision | None:
+    """The seed's event tables and the project filter."""
+    if source != "sentry":
+        return None
+    return decide(headers, payload, _settings(config))
+
+
+@hookimpl
+def build_issue(source: str, payload: Any, config: Settings) -> IssueDraft | None:
+    """Title ``[project] title``, the seed's priority map and description, the Sentry label."""
+    if source != "sentry":
+        return None
+    return build_draft(read_issue_payload(payload), _settings(config), config.hub.tz)
+
+
+@hookimpl
+async def stack_files(link: LinkView, payload: Any, config: Settings, http: httpx.AsyncClient) -> list[str] | None:
+    """Stack paths from the delivery and, with a token and organisation, from the latest event."""
+    if link.source != "sentry":
+        return None
+    frames = payload_frames(payload) + await api_frames(http, _settings(config), link.external_id)
+    filename = payload_filename(payload)
+    return order_paths(frames, [filename] if filename else [])
+
+
+@hookimpl
+def first_seen(link: LinkView, payload: Any) -> datetime | None:
+    """``data.issue.firstSeen`` of the delivery that created the issue."""
+    if link.source != "sentry":
+        return None
+    issue = mapping(mapping(mapping(payload).get("data")).get("issue"))
+    return parse_datetime(issue.get("firstSeen"))

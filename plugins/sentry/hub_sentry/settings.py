@@ -1,0 +1,63 @@
+"""``[sentry]`` in config.toml: the webhook secret, the API token, and which projects count."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from hub import ConfigSection
+
+__all__ = ["CONFIG_SECTION", "ProjectSettings", "SentrySettings"]
+
+
+class ProjectSettings(BaseModel):
+    """``[sentry.projects]``: glob filters on the project slug and per-project priority overrides."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    include: list[str] = []
+    exclude: list[str] = []
+    priority: dict[str, Literal["P1", "P2", "P3", "P4"]] = {}
+
+    def enabled(self, slug: str) -> bool:
+        """Whether issues of project ``slug`` are handled: included (empty include = all), not excluded."""
+        included = not self.include or any(fnmatchcase(slug, pattern) for pattern in self.include)
+        return included and not any(fnmatchcase(slug, pattern) for pattern in self.exclude)
+
+
+class SentrySettings(BaseModel):
+    """``[sentry]``. ``client_secret`` and ``auth_token`` come only from the environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    client_secret: SecretStr | None = None
+    auth_token: SecretStr | None = None
+    organization: str | None = None
+    api_url: str = "https://sentry.io"
+    web_url: str = "https://sentry.io"
+    require_signature: bool = False
+    max_timestamp_skew_seconds: int = Field(300, ge=0)
+    projects: ProjectSettings = ProjectSettings()
+
+    @field_validator("api_url", "web_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"expected an http(s) URL such as https://sentry.io, got {value!r}")
+        return value
+
+
+CONFIG_SECTION = ConfigSection(
+    name="sentry",
+    model=SentrySettings,
+    env={
+        "client_secret": "SENTRY_CLIENT_SECRET",
+        "auth_token": "SENTRY_AUTH_TOKEN",
+        "organization": "SENTRY_ORG",
+        "api_url": "SENTRY_API_URL",
+    },
+    secrets=frozenset({"client_secret", "auth_token"}),
+)

@@ -1,0 +1,100 @@
+"""Stack-trace file paths of a Sentry issue: from the delivery, and from Sentry's API when allowed.
+
+Webhook frames are snake_case (``abs_path``, ``in_app``); the REST API's are camelCase
+(``absPath``, ``inApp``). Sentry lists frames oldest call first, the crash last.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable, Mapping
+
+import httpx
+
+from hub_sentry.payload import mapping, text
+from hub_sentry.settings import SentrySettings
+
+__all__ = ["MAX_FILES", "api_frames", "order_paths", "payload_frames"]
+
+log = logging.getLogger("hub.sentry")
+MAX_FILES = 25
+
+
+def _frame(frame: Any, camel: bool) -> tuple[str, bool] | None:
+    """(path, in_app) of one frame; the source-relative ``filename`` is preferred over a URL."""
+    if not isinstance(frame, Mapping):
+        return None
+    filename = text(frame.get("filename"))
+    absolute = text(frame.get("absPath" if camel else "abs_path"))
+    path = filename if filename and filename not in ("<anonymous>", "[native code]") else absolute
+    if not path:
+        return None
+    return path, frame.get("inApp" if camel else "in_app") is True
+
+
+def _exception_frames(values: Any, camel: bool) -> list[tuple[str, bool]]:
+    frames: list[tuple[str, bool]] = []
+    for value in values if isinstance(values, list) else []:
+        stacktrace = mapping(mapping(value).get("stacktrace"))
+        raw = stacktrace.get("frames")
+        for frame in raw if isinstance(raw, list) else []:
+            if (parsed := _frame(frame, camel)) is not None:
+                frames.append(parsed)
+    return frames
+
+
+def payload_frames(payload: Any) -> list[tuple[str, bool]]:
+    """Frames carried by a delivery: ``error`` and ``event_alert`` resources carry the event."""
+    data = mapping(mapping(payload).get("data"))
+    frames: list[tuple[str, bool]] = []
+    for key in ("error", "event"):
+        event = mapping(data.get(key))
+        frames += _exception_frames(mapping(event.get("exception")).get("values"), camel=False)
+    return frames
+
+
+def payload_filename(payload: Any) -> str | None:
+    """``data.issue.metadata.filename``: the file Sentry names in the issue's metadata."""
+    issue = mapping(mapping(mapping(payload).get("data")).get("issue"))
+    return text(mapping(issue.get("metadata")).get("filename"))
+
+
+async def api_frames(http: httpx.AsyncClient, settings: SentrySettings, issue_id: str) -> list[tuple[str, bool]]:
+    """Frames of the issue's latest event from Sentry's API; [] when it cannot be had (logged)."""
+    if settings.auth_token is None or not settings.organization:
+        return []
+    url = f"{settings.api_url}/api/0/organizations/{settings.organization}/issues/{issue_id}/events/latest/"
+    headers = {"Authorization": f"Bearer {settings.auth_token.get_secret_value()}"}
+    try:
+        response = await http.get(url, headers=headers)
+    except httpx.HTTPError as exc:
+        log.warning("[Sentry] Latest event of issue %s not fetched: %s", issue_id, type(exc).__name__)
+        return []
+    if response.status_code != 200:
+        log.warning("[Sentry] Latest event of issue %s not fetched: HTTP %d", issue_id, response.status_code)
+        return []
+    try:
+        event = response.json()
+    except ValueError:
+        log.warning("[Sentry] Latest event of issue %s: the answer is not JSON", issue_id)
+        return []
+    frames: list[tuple[str, bool]] = []
+    for entry in mapping(event).get("entries") or []:
+        if mapping(entry).get("type") == "exception":
+            frames += _exception_frames(mapping(entry.get("data")).get("values"), camel=True)
+    return frames
+
+
+def order_paths(frames: Iterable[tuple[str, bool]], extra: Iterable[str] = ()) -> list[str]:
+    """In-app frames first, nearest the crash first, without duplicates, at most MAX_FILES.
+
+    ``frames`` are in Sentry's order (crash last); ``extra`` paths (the metadata filename) follow
+    the in-app frames.
+    """
+    frames = list(frames)[::-1]
+    ordered = [path for path, in_app in frames if in_app] + list(extra) + [path for path, in_app in frames if not in_app]
+    unique: list[str] = []
+    for path in ordered:
+        if path not in unique:
+            unique.append(path)
+    return unique[:MAX_FILES]
