@@ -111,7 +111,7 @@ async def _earlier_answer(hub: "Hub", source: str, request_id: str | None) -> An
     async with hub.engine.connect() as connection:
         row = (await connection.execute(
             sa.select(store.DELIVERIES.c.response, store.DELIVERIES.c.outcome)
-            .where(store.DELIVERIES.c.source == source, store.DELIVERIES.c.request_id == request_id)
+            .where(store.DELIVERIES.c.source == source, store.DELIVERIES.c.request_id == store.storable(request_id))
         )).first()
     return None if row is None else Answer(200, row.response, "replayed")
 

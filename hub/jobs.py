@@ -207,7 +207,7 @@ class Worker:
             ).scalar_one()
             description = current
             for section in sections:
-                description = replace_section(description, section.key, section.markdown)
+                description = replace_section(description, section.key, store.storable(section.markdown))
             if description != current:
                 await connection.execute(
                     sa.update(issues).where(issues.c.id == issue_id)

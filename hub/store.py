@@ -27,6 +27,7 @@ __all__ = [
     "issue_view",
     "load_issue_with_link",
     "record_delivery",
+    "storable",
 ]
 
 ISSUES = Issue.__table__
@@ -37,6 +38,21 @@ COMMENTS = Comment.__table__
 DELIVERIES = Delivery.__table__
 JOBS = Job.__table__
 NUMBERS = IssueNumber.__table__
+
+
+def storable(value: Any) -> Any:
+    """``value`` with NUL characters replaced (U+FFFD), recursively.
+
+    PostgreSQL cannot store U+0000 in text or JSONB, and a sender's error message may carry one;
+    the row must still be written, so the character is replaced rather than the delivery refused.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(item) for item in value]
+    return value
 
 
 def _insert(connection: AsyncConnection, table: sa.Table) -> Any:
@@ -83,7 +99,7 @@ async def find_linked_issue(connection: AsyncConnection, source: str, external_i
     query = (
         sa.select(ISSUES, LINKS.c.source, LINKS.c.external_id, LINKS.c.external_url, LINKS.c.metadata)
         .join(LINKS, LINKS.c.issue_id == ISSUES.c.id)
-        .where(LINKS.c.source == source, LINKS.c.external_id == external_id)
+        .where(LINKS.c.source == source, LINKS.c.external_id == storable(external_id))
     )
     row = (await connection.execute(query)).mappings().first()
     if row is None:
@@ -106,8 +122,8 @@ async def insert_issue(
         "id": new_id(),
         "number": number,
         "identifier": f"{prefix}-{number}",
-        "title": draft.title,
-        "description": draft.description,
+        "title": storable(draft.title),
+        "description": storable(draft.description),
         "priority": draft.priority,
         "status": "open",
         "assignee": draft.assignee,
@@ -122,9 +138,9 @@ async def insert_issue(
             id=new_id(),
             issue_id=values["id"],
             source=source,
-            external_id=draft.link.external_id,
-            external_url=draft.link.external_url,
-            metadata=dict(draft.link.metadata) if draft.link.metadata is not None else None,
+            external_id=storable(draft.link.external_id),
+            external_url=storable(draft.link.external_url),
+            metadata=storable(dict(draft.link.metadata)) if draft.link.metadata is not None else None,
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["source", "external_id"])
@@ -141,13 +157,15 @@ async def attach_label(connection: AsyncConnection, issue_id: str, name: str, co
     """Attach the label ``name`` to the issue, creating the label once (shared by all issues)."""
     created = (
         _insert(connection, LABELS)
-        .values(id=new_id(), name=name, color=color, created_at=utcnow())
+        .values(id=new_id(), name=storable(name), color=storable(color), created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["name"])
         .returning(LABELS.c.id)
     )
     label_id = (await connection.execute(created)).scalar()
     if label_id is None:
-        label_id = (await connection.execute(sa.select(LABELS.c.id).where(LABELS.c.name == name))).scalar_one()
+        label_id = (
+            await connection.execute(sa.select(LABELS.c.id).where(LABELS.c.name == storable(name)))
+        ).scalar_one()
     await connection.execute(
         _insert(connection, ISSUE_LABELS)
         .values(issue_id=issue_id, label_id=label_id)
@@ -168,7 +186,7 @@ async def enqueue_job(
             "kind": kind,
             "issue_id": issue_id,
             "source": source,
-            "payload": payload,
+            "payload": storable(payload),
             "status": "queued",
             "attempts": 0,
             "run_after": run_after or now,
@@ -195,7 +213,7 @@ async def record_delivery(
     """Append a row to the delivery log."""
     await connection.execute(
         sa.insert(DELIVERIES),
-        {
+        storable({
             "id": new_id(),
             "source": source,
             "request_id": request_id,
@@ -206,8 +224,7 @@ async def record_delivery(
             "headers": dict(headers),
             "response": dict(response),
             "changes": list(changes) or None,
-            "created_at": utcnow(),
-        },
+        }) | {"created_at": utcnow()},
     )
 
 
@@ -242,7 +259,7 @@ async def apply_changes(
         if update:
             status = update.get("status", status)
             await connection.execute(
-                sa.update(ISSUES).where(ISSUES.c.id == issue.id).values(**update, updated_at=now)
+                sa.update(ISSUES).where(ISSUES.c.id == issue.id).values(**storable(update), updated_at=now)
             )
         applied.append({"kind": change.kind, **({"value": change.value} if change.value else {}),
                         **({"text": change.text} if change.text else {})})
@@ -252,7 +269,8 @@ async def apply_changes(
 async def _add_comment(connection: AsyncConnection, issue_id: str, change: Change, author: str, now: datetime) -> bool:
     statement = (
         _insert(connection, COMMENTS)
-        .values(id=new_id(), issue_id=issue_id, author=author, body=change.text, key=change.key, created_at=now)
+        .values(id=new_id(), issue_id=issue_id, author=author, body=storable(change.text), key=storable(change.key),
+                created_at=now)
         .on_conflict_do_nothing(index_elements=["issue_id", "key"])
         .returning(COMMENTS.c.id)
     )

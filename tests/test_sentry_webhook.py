@@ -257,3 +257,18 @@ async def test_two_hubs_on_one_postgresql_make_one_issue_per_sentry_issue(pg_hub
         assert {r.status_code for r in responses} == {200}
         assert len({r.json()["issue"]["identifier"] for r in responses}) == 5
         assert len(await rows(hubs[0], Issue)) == 5
+
+
+async def test_nul_characters_are_stored_not_refused(hub_client):
+    async with hub_client(env=ENV) as hc:
+        payload = issue_payload(issue_id="nul\u0000id", title="bad \u0000 byte")
+        payload["data"]["issue"]["metadata"]["value"] = "message with \u0000 inside"
+        first = await deliver(hc, payload)
+        assert first.status_code == 200, first.text
+        again = await deliver(hc, payload)
+        assert again.json()["deduplicated"] is True
+        [issue] = await rows(hc, Issue)
+        assert issue["title"] == "[ipe] bad \ufffd byte"
+        assert "message with \ufffd inside" in issue["description"]
+        skipped = await deliver(hc, issue_payload(action="odd\u0000action"))
+        assert skipped.status_code == 200 and skipped.json()["skipped"] is True

@@ -58,6 +58,11 @@ def webhook_handlers(source: Source) -> list[HTTPRouteHandler]:
                 log.error("%s Database unavailable, delivery not stored: %s", source.prefix, type(exc).__name__)
                 log.debug("database error detail", exc_info=True)
                 return Response({"success": False, "error": "database unavailable"}, status_code=503)
+            except Exception:
+                # A bug, not the sender's fault: say so in the log with the traceback, and answer
+                # JSON like every other outcome. Nothing was committed (one transaction).
+                log.exception("%s Delivery failed with an internal error, nothing stored", source.prefix)
+                return Response({"success": False, "error": "internal error"}, status_code=500)
         return Response(answer.body, status_code=answer.status)
 
     return [webhook_health, receive]
