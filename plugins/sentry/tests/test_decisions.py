@@ -1,0 +1,126 @@
+"""accept_webhook: the seed's event tables, other resources, the project filter, malformed payloads."""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import pytest
+
+from hub_sentry import plugin
+
+from sentry_fixtures import load
+
+ISSUE = {"content-type": "application/json", "sentry-hook-resource": "issue"}
+
+
+def accept(settings, payload, headers=ISSUE, **sentry):
+    return plugin.accept_webhook(source="sentry", headers=headers, payload=payload,
+                                 config=settings(sentry=sentry or None))
+
+
+def delivery(action, substatus=None, slug="ipe"):
+    payload = load("issue-created.json")
+    payload["action"] = action
+    payload["data"]["issue"]["project"]["slug"] = slug
+    if substatus is not None:
+        payload["data"]["issue"]["substatus"] = substatus
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("action", "substatus"),
+    [("created", "new"), ("unresolved", "regressed"), ("unresolved", "escalating"), ("created", "escalating"),
+     ("created", None)],
+)
+def test_hook_accept_webhook_creates_for_the_seed_table(settings, action, substatus):
+    decision = accept(settings, delivery(action, substatus))
+    assert decision.kind == "create"
+    assert decision.external_id == "123"
+    assert decision.response == {"sentry": {"id": "123", "shortId": "IPE-1"}}
+
+
+@pytest.mark.parametrize(
+    ("action", "substatus", "reason"),
+    [
+        ("created", "ongoing", "action=created, substatus=ongoing: not a new unique error"),
+        ("resolved", None, "action=resolved: error was fixed, no action needed"),
+        ("assigned", None, "action=assigned: just an assignment change"),
+        ("archived", None, "action=archived: issue was intentionally ignored (archived)"),
+        ("ignored", None, "action=ignored: issue was intentionally ignored (archived)"),
+        ("unresolved", "ongoing", "action=unresolved, substatus=ongoing: neither a regression nor an escalation"),
+        ("deleted", None, "action=deleted is not handled"),
+    ],
+)
+def test_hook_accept_webhook_skips_with_the_reason(settings, action, substatus, reason, caplog):
+    with caplog.at_level(logging.INFO, logger="hub.sentry"):
+        decision = accept(settings, delivery(action, substatus))
+    assert (decision.kind, decision.reason) == ("skip", reason)
+    assert f"[Sentry Webhook] Skipping: action={action}, substatus={substatus}" in caplog.text
+
+
+def test_received_line_names_the_delivery(settings, caplog):
+    with caplog.at_level(logging.INFO, logger="hub.sentry"):
+        accept(settings, delivery("created", "new"))
+    assert "[Sentry Webhook] Received: resource=issue, action=created, substatus=new, issue=IPE-1" in caplog.text
+
+
+@pytest.mark.parametrize("resource", ["error", "event_alert", "metric_alert", "comment", "installation"])
+def test_other_resources_are_skipped(settings, resource):
+    decision = accept(settings, {"action": "created", "data": {}}, headers={"sentry-hook-resource": resource})
+    assert (decision.kind, decision.reason) == ("skip", f"resource {resource} is not handled")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda p: p.clear(), "action is missing"),
+        (lambda p: p.update(action=7), "action is missing"),
+        (lambda p: p.pop("data"), "data is missing"),
+        (lambda p: p["data"].pop("issue"), "data.issue is missing"),
+        (lambda p: p["data"]["issue"].pop("id"), "data.issue.id is missing"),
+        (lambda p: p["data"]["issue"].update(id=True), "data.issue.id is missing"),
+        (lambda p: p["data"]["issue"].update(title=None), "data.issue.title is missing"),
+        (lambda p: p["data"]["issue"].update(project="ipe"), "data.issue.project is missing"),
+        (lambda p: p["data"]["issue"]["project"].pop("slug"), "data.issue.project.slug is missing"),
+    ],
+)
+def test_malformed_payloads_are_rejected_naming_what_is_missing(settings, mutate, reason):
+    payload = delivery("created")
+    mutate(payload)
+    decision = accept(settings, payload)
+    assert (decision.kind, decision.reason) == ("reject", reason)
+
+
+@pytest.mark.parametrize("payload", [None, [], "text", 42, {"data": []}])
+def test_not_an_object_is_rejected(settings, payload):
+    assert accept(settings, payload).kind == "reject"
+
+
+def test_missing_resource_header_is_rejected(settings):
+    decision = accept(settings, delivery("created"), headers={})
+    assert (decision.kind, decision.reason) == ("reject", "missing Sentry-Hook-Resource header")
+
+
+def test_numeric_ids_are_text(settings):
+    payload = delivery("created")
+    payload["data"]["issue"]["id"] = 1170820242
+    assert accept(settings, payload).external_id == "1170820242"
+
+
+def test_project_filters(settings):
+    projects = {"projects": {"include": ["chipp-*"], "exclude": ["*-staging"]}}
+    assert accept(settings, delivery("created", slug="chipp-admin"), **projects).kind == "create"
+    for slug in ("ipe", "chipp-admin-staging"):
+        decision = accept(settings, delivery("created", slug=slug), **projects)
+        assert (decision.kind, decision.reason) == ("skip", f"project {slug} is not enabled")
+    assert accept(settings, delivery("created", slug="x-staging"), projects={"exclude": ["*-staging"]}).kind == "skip"
+
+
+def test_hook_accept_webhook_is_not_for_other_sources(settings):
+    assert plugin.accept_webhook(source="echo", headers=ISSUE, payload={}, config=settings()) is None
+
+
+def test_the_published_escalating_example_creates(settings):
+    decision = accept(settings, copy.deepcopy(load("issue-created-escalating.json")))
+    assert decision.kind == "create" and decision.response == {"sentry": {"id": "1170820242", "shortId": "FRONT-END-9"}}
