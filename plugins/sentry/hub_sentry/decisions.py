@@ -1,4 +1,5 @@
-"""Which Sentry deliveries create issues: the seed's event tables, the project filter, the answers."""
+"""Which Sentry deliveries create or change issues: the seed's event tables, the lifecycle sync,
+alerts, and the project filter."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any, Mapping
 
 from hub import Decision
 
+from hub_sentry.alerts import enabled_for, read_event_alert, read_metric_alert
 from hub_sentry.payload import IssuePayload, PayloadError, read_issue_payload
 from hub_sentry.settings import SentrySettings
 
@@ -15,7 +17,7 @@ __all__ = ["PREFIX", "decide"]
 log = logging.getLogger("hub.sentry")
 PREFIX = "[Sentry Webhook]"
 
-#: The seed's "Events That Are Ignored", with Sentry's wire name for archived (ignored).
+#: Why each ignorable action is ignored (the seed's table), when the lifecycle sync is off for it.
 _IGNORED = {
     "resolved": "error was fixed, no action needed",
     "assigned": "just an assignment change",
@@ -31,43 +33,82 @@ def _skip(reason: str, action: Any, substatus: Any) -> Decision:
     return Decision.skip(reason, summary=summary)
 
 
-def _table_reason(parsed: IssuePayload) -> str | None:
-    """Why the seed's event table ignores this delivery, or None when it creates an issue."""
+def _updates(action: str, settings: SentrySettings) -> bool:
+    """Whether a non-creating action changes a tracked issue (config switches)."""
+    return {
+        "resolved": settings.auto_resolve,
+        "assigned": settings.sync_assignees,
+        "ignored": True,
+        "archived": True,
+    }.get(action, False)
+
+
+def _issue_decision(parsed: IssuePayload, settings: SentrySettings) -> Decision:
     action, substatus = parsed.action, parsed.substatus
+    summary = f"resource=issue, action={action}, substatus={substatus}, issue={parsed.short_id}"
+    response = {"sentry": {"id": parsed.id, "shortId": parsed.short_id}}
+    creates = (action == "created" and substatus != "ongoing") or (
+        action == "unresolved" and substatus in _CREATING_UNRESOLVED)
+    if creates:
+        return Decision("create", external_id=parsed.id, response=response, summary=summary)
+    if _updates(action, settings):
+        return Decision("update", external_id=parsed.id, response=response, summary=summary)
     if action == "created":
-        return "action=created, substatus=ongoing: not a new unique error" if substatus == "ongoing" else None
+        return _skip("action=created, substatus=ongoing: not a new unique error", action, substatus)
     if action == "unresolved":
-        if substatus in _CREATING_UNRESOLVED:
-            return None
-        return f"action=unresolved, substatus={substatus}: neither a regression nor an escalation"
+        return _skip(f"action=unresolved, substatus={substatus}: neither a regression nor an escalation",
+                     action, substatus)
     if action in _IGNORED:
-        return f"action={action}: {_IGNORED[action]}"
-    return f"action={action} is not handled"
+        return _skip(f"action={action}: {_IGNORED[action]}", action, substatus)
+    return _skip(f"action={action} is not handled", action, substatus)
+
+
+def _metric_alert_decision(payload: Any, settings: SentrySettings) -> Decision:
+    alert = read_metric_alert(payload)
+    summary = f"resource=metric_alert, action={alert.action}, incident={alert.incident_id}"
+    log.info("%s Received: %s", PREFIX, summary)
+    if not enabled_for(alert.projects, settings):
+        return _skip(f"project {', '.join(alert.projects) or '(none named)'} is not enabled", alert.action, None)
+    response = {"sentry": {"incident": alert.incident_id, "rule": alert.rule}}
+    if alert.action in ("critical", "warning"):
+        return Decision("create", external_id=alert.external_id, response=response, summary=summary)
+    if alert.action == "resolved":
+        return Decision("update", external_id=alert.external_id, response=response, summary=summary)
+    return _skip(f"metric_alert action={alert.action} is not handled", alert.action, None)
+
+
+def _event_alert_decision(payload: Any, settings: SentrySettings) -> Decision:
+    action = payload.get("action") if isinstance(payload, Mapping) else None
+    alert = read_event_alert(payload)
+    summary = f"resource=event_alert, action={action}, issue={alert.issue_id}, rule={alert.rule}"
+    log.info("%s Received: %s", PREFIX, summary)
+    if action != "triggered":
+        return _skip(f"event_alert action={action} is not handled", action, None)
+    if not enabled_for([alert.project_slug], settings):
+        return _skip(f"project {alert.project_slug or '(not named in the event)'} is not enabled", action, None)
+    return Decision("create", external_id=alert.issue_id, response={"sentry": {"id": alert.issue_id}},
+                    summary=summary)
 
 
 def decide(headers: Mapping[str, str], payload: Any, settings: SentrySettings) -> Decision:
-    """The Decision for one verified delivery: create, skip (with the reason) or reject (malformed)."""
+    """The Decision for one verified delivery: create, update, skip (with the reason) or reject."""
     resource = headers.get("sentry-hook-resource")
     if not resource:
         return Decision.reject("missing Sentry-Hook-Resource header")
-    if resource != "issue":
-        action = payload.get("action") if isinstance(payload, Mapping) else None
-        log.info("%s Skipping: resource=%s, action=%s", PREFIX, resource, action)
-        return Decision.skip(f"resource {resource} is not handled", summary=f"resource={resource}, action={action}")
     try:
+        if resource == "metric_alert" and settings.metric_alerts:
+            return _metric_alert_decision(payload, settings)
+        if resource == "event_alert" and settings.event_alerts:
+            return _event_alert_decision(payload, settings)
+        if resource != "issue":
+            action = payload.get("action") if isinstance(payload, Mapping) else None
+            log.info("%s Skipping: resource=%s, action=%s", PREFIX, resource, action)
+            return Decision.skip(f"resource {resource} is not handled", summary=f"resource={resource}, action={action}")
         parsed = read_issue_payload(payload)
     except PayloadError as error:
         return Decision.reject(str(error))
-    summary = f"resource=issue, action={parsed.action}, substatus={parsed.substatus}, issue={parsed.short_id}"
-    log.info("%s Received: %s", PREFIX, summary)
+    log.info("%s Received: resource=issue, action=%s, substatus=%s, issue=%s",
+             PREFIX, parsed.action, parsed.substatus, parsed.short_id)
     if not settings.projects.enabled(parsed.slug):
         return _skip(f"project {parsed.slug} is not enabled", parsed.action, parsed.substatus)
-    reason = _table_reason(parsed)
-    if reason is not None:
-        return _skip(reason, parsed.action, parsed.substatus)
-    return Decision(
-        "create",
-        external_id=parsed.id,
-        response={"sentry": {"id": parsed.id, "shortId": parsed.short_id}},
-        summary=summary,
-    )
+    return _issue_decision(parsed, settings)

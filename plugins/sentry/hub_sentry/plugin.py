@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Mapping
 
 import httpx
 
-from hub import Decision, IssueDraft, LinkView, Source, Verdict, hookimpl
+from hub import Change, Decision, IssueDraft, IssueView, LinkView, Source, Verdict, hookimpl
 from hub.config import Settings
 from hub.formatting import parse_datetime
 
+from hub_sentry.alerts import (
+    METRIC_PREFIX,
+    event_issue_payload,
+    metric_alert_draft,
+    read_event_alert,
+    read_metric_alert,
+)
 from hub_sentry.decisions import PREFIX, decide
 from hub_sentry.issue import build_draft
+from hub_sentry.lifecycle import assignee_changes, event_alert_changes, issue_changes, metric_alert_changes
 from hub_sentry.payload import mapping, read_issue_payload
 from hub_sentry.settings import CONFIG_SECTION, SentrySettings
 from hub_sentry.signature import check_signature, check_timestamp
@@ -83,18 +92,59 @@ def accept_webhook(source: str, headers: Mapping[str, str], payload: Any, config
     return decide(headers, payload, _settings(config))
 
 
+def _kind(payload: Any) -> str:
+    """Which resource a delivery is, from its shape (the hooks after accept get no headers)."""
+    data = mapping(mapping(payload).get("data"))
+    if "metric_alert" in data:
+        return "metric_alert"
+    if "issue" not in data and "event" in data:
+        return "event_alert"
+    return "issue"
+
+
 @hookimpl
 def build_issue(source: str, payload: Any, config: Settings) -> IssueDraft | None:
-    """Title ``[project] title``, the seed's priority map and description, the Sentry label."""
+    """Title ``[project] title``, the seed's priority map and description, the Sentry label.
+
+    A metric alert makes one issue per incident; an event alert for an issue the hub does not
+    track yet makes that issue from the event.
+    """
     if source != "sentry":
         return None
-    return build_draft(read_issue_payload(payload), _settings(config), config.hub.tz)
+    settings = _settings(config)
+    kind = _kind(payload)
+    if kind == "metric_alert":
+        return metric_alert_draft(read_metric_alert(payload))
+    if kind == "event_alert":
+        payload = event_issue_payload(read_event_alert(payload))
+    parsed = read_issue_payload(payload)
+    draft = build_draft(parsed, settings, config.hub.tz)
+    if settings.sync_assignees and parsed.issue.get("assignedTo"):
+        # An "assigned" that arrived before the issue existed was skipped; the creation carries it.
+        assigned = assignee_changes(parsed.issue.get("assignedTo"), settings)
+        if assigned and assigned[0].kind == "assign":
+            draft = replace(draft, assignee=assigned[0].value)
+    return draft
+
+
+@hookimpl
+def external_update(source: str, payload: Any, issue: IssueView, config: Settings) -> list[Change] | None:
+    """Lifecycle sync: resolve, regress/escalate, assign, archive; alert incidents and rules firing."""
+    if source != "sentry":
+        return None
+    settings = _settings(config)
+    kind = _kind(payload)
+    if kind == "metric_alert":
+        return metric_alert_changes(read_metric_alert(payload), issue)
+    if kind == "event_alert":
+        return event_alert_changes(read_event_alert(payload))
+    return issue_changes(read_issue_payload(payload), issue, settings)
 
 
 @hookimpl
 async def stack_files(link: LinkView, payload: Any, config: Settings, http: httpx.AsyncClient) -> list[str] | None:
     """Stack paths from the delivery and, with a token and organisation, from the latest event."""
-    if link.source != "sentry":
+    if link.source != "sentry" or link.external_id.startswith(METRIC_PREFIX):
         return None
     frames = payload_frames(payload) + await api_frames(http, _settings(config), link.external_id)
     filename = payload_filename(payload)
@@ -106,5 +156,9 @@ def first_seen(link: LinkView, payload: Any) -> datetime | None:
     """``data.issue.firstSeen`` of the delivery that created the issue."""
     if link.source != "sentry":
         return None
-    issue = mapping(mapping(mapping(payload).get("data")).get("issue"))
-    return parse_datetime(issue.get("firstSeen"))
+    data = mapping(mapping(payload).get("data"))
+    if link.external_id.startswith(METRIC_PREFIX):
+        return parse_datetime(mapping(data.get("metric_alert")).get("date_started"))
+    if "event" in data and "issue" not in data:
+        return parse_datetime(mapping(data.get("event")).get("datetime"))
+    return parse_datetime(mapping(data.get("issue")).get("firstSeen"))

@@ -26,6 +26,11 @@ class ProjectSettings(BaseModel):
         included = not self.include or any(fnmatchcase(slug, pattern) for pattern in self.include)
         return included and not any(fnmatchcase(slug, pattern) for pattern in self.exclude)
 
+    @property
+    def filtered(self) -> bool:
+        """Whether any filter is set (a delivery that names no project then cannot be placed)."""
+        return bool(self.include or self.exclude)
+
 
 class SentrySettings(BaseModel):
     """``[sentry]``. ``client_secret`` and ``auth_token`` come only from the environment."""
@@ -40,6 +45,15 @@ class SentrySettings(BaseModel):
     require_signature: bool = False
     max_timestamp_skew_seconds: int = Field(300, ge=0)
     projects: ProjectSettings = ProjectSettings()
+    # Lifecycle sync: Sentry's later events change the issue they created.
+    auto_resolve: bool = True
+    comment_on_regression: bool = True
+    sync_assignees: bool = True
+    archived: Literal["comment", "close", "label"] = "comment"
+    metric_alerts: bool = True
+    event_alerts: bool = True
+    #: ``[sentry.assignees]``: Sentry user email, user name or ``team:<slug>`` -> hub agent.
+    assignees: dict[str, str] = {}
 
     @field_validator("api_url", "web_url")
     @classmethod

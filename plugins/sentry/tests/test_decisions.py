@@ -44,10 +44,6 @@ def test_hook_accept_webhook_creates_for_the_seed_table(settings, action, substa
     ("action", "substatus", "reason"),
     [
         ("created", "ongoing", "action=created, substatus=ongoing: not a new unique error"),
-        ("resolved", None, "action=resolved: error was fixed, no action needed"),
-        ("assigned", None, "action=assigned: just an assignment change"),
-        ("archived", None, "action=archived: issue was intentionally ignored (archived)"),
-        ("ignored", None, "action=ignored: issue was intentionally ignored (archived)"),
         ("unresolved", "ongoing", "action=unresolved, substatus=ongoing: neither a regression nor an escalation"),
         ("deleted", None, "action=deleted is not handled"),
     ],
@@ -59,13 +55,31 @@ def test_hook_accept_webhook_skips_with_the_reason(settings, action, substatus, 
     assert f"[Sentry Webhook] Skipping: action={action}, substatus={substatus}" in caplog.text
 
 
+@pytest.mark.parametrize("action", ["resolved", "assigned", "ignored", "archived"])
+def test_hook_accept_webhook_lifecycle_actions_update_the_tracked_issue(settings, action):
+    decision = accept(settings, delivery(action))
+    assert (decision.kind, decision.external_id) == ("update", "123")
+
+
+@pytest.mark.parametrize(
+    ("action", "switch", "reason"),
+    [
+        ("resolved", "auto_resolve", "action=resolved: error was fixed, no action needed"),
+        ("assigned", "sync_assignees", "action=assigned: just an assignment change"),
+    ],
+)
+def test_lifecycle_switches_off_bring_back_the_seed_table(settings, action, switch, reason):
+    decision = accept(settings, delivery(action), **{switch: False})
+    assert (decision.kind, decision.reason) == ("skip", reason)
+
+
 def test_received_line_names_the_delivery(settings, caplog):
     with caplog.at_level(logging.INFO, logger="hub.sentry"):
         accept(settings, delivery("created", "new"))
     assert "[Sentry Webhook] Received: resource=issue, action=created, substatus=new, issue=IPE-1" in caplog.text
 
 
-@pytest.mark.parametrize("resource", ["error", "event_alert", "metric_alert", "comment", "installation"])
+@pytest.mark.parametrize("resource", ["error", "comment", "installation"])
 def test_other_resources_are_skipped(settings, resource):
     decision = accept(settings, {"action": "created", "data": {}}, headers={"sentry-hook-resource": resource})
     assert (decision.kind, decision.reason) == ("skip", f"resource {resource} is not handled")
@@ -124,3 +138,36 @@ def test_hook_accept_webhook_is_not_for_other_sources(settings):
 def test_the_published_escalating_example_creates(settings):
     decision = accept(settings, copy.deepcopy(load("issue-created-escalating.json")))
     assert decision.kind == "create" and decision.response == {"sentry": {"id": "1170820242", "shortId": "FRONT-END-9"}}
+
+
+def test_metric_alerts_create_per_incident_and_resolve(settings):
+    critical = load("metric_alert-critical.json")
+    decision = accept(settings, critical, headers={"sentry-hook-resource": "metric_alert"})
+    assert (decision.kind, decision.external_id) == ("create", "metric_alert:789")
+    resolved = load("metric_alert-resolved.json")
+    decision = accept(settings, resolved, headers={"sentry-hook-resource": "metric_alert"})
+    assert (decision.kind, decision.external_id) == ("update", "metric_alert:4")
+    off = accept(settings, critical, headers={"sentry-hook-resource": "metric_alert"}, metric_alerts=False)
+    assert (off.kind, off.reason) == ("skip", "resource metric_alert is not handled")
+
+
+def test_metric_alert_projects_honour_the_filter(settings):
+    resolved = load("metric_alert-resolved.json")  # projects: ["bar"]
+    decision = accept(settings, resolved, headers={"sentry-hook-resource": "metric_alert"},
+                      projects={"include": ["chipp-*"]})
+    assert (decision.kind, decision.reason) == ("skip", "project bar is not enabled")
+
+
+def test_event_alerts_link_to_the_events_issue(settings):
+    decision = accept(settings, load("event_alert-triggered.json"), headers={"sentry-hook-resource": "event_alert"})
+    assert (decision.kind, decision.external_id) == ("create", "1117540176")
+    filtered = accept(settings, load("event_alert-triggered.json"), headers={"sentry-hook-resource": "event_alert"},
+                      projects={"include": ["chipp-*"]})
+    assert (filtered.kind, filtered.reason) == ("skip", "project (not named in the event) is not enabled")
+
+
+def test_malformed_alerts_are_rejected(settings):
+    assert accept(settings, {"action": "critical", "data": {}}, headers={"sentry-hook-resource": "metric_alert"}).reason == (
+        "data.metric_alert is missing")
+    assert accept(settings, {"action": "triggered", "data": {"event": {}}},
+                  headers={"sentry-hook-resource": "event_alert"}).reason == "data.event.issue_id is missing"

@@ -1,0 +1,113 @@
+"""What Sentry's later events do to an issue the hub already tracks (``external_update``).
+
+Every comment carries a key made from the event itself, so an identical repeat of a delivery
+adds nothing (the host skips a comment whose key the issue already has).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from hub import Change, IssueView
+
+from hub_sentry.alerts import EventAlert, MetricAlert
+from hub_sentry.payload import IssuePayload, mapping, text
+from hub_sentry.settings import SentrySettings
+
+__all__ = ["assignee_changes", "event_alert_changes", "issue_changes", "metric_alert_changes"]
+
+log = logging.getLogger("hub.sentry")
+
+
+def _actor(payload: Mapping[str, Any]) -> str | None:
+    actor = mapping(payload.get("actor"))
+    return text(actor.get("name")) or text(actor.get("id"))
+
+
+def _release(issue: Mapping[str, Any]) -> str | None:
+    details = mapping(issue.get("statusDetails"))
+    if release := text(details.get("inRelease")):
+        return f"in release {release}"
+    if details.get("inNextRelease") is True:
+        return "in the next release"
+    if commit := text(mapping(details.get("inCommit")).get("commit")) or text(details.get("inCommit")):
+        return f"in commit {commit}"
+    return None
+
+
+def issue_changes(parsed: IssuePayload, issue: IssueView, settings: SentrySettings) -> list[Change]:
+    """Changes for an ``issue`` delivery about a tracked Sentry issue."""
+    sentry = parsed.issue
+    action, substatus = parsed.action, parsed.substatus
+    seen = text(sentry.get("lastSeen")) or ""
+    if action == "unresolved" and substatus in ("regressed", "escalating") and settings.comment_on_regression:
+        what = "regressed after being marked as resolved" if substatus == "regressed" else "is escalating"
+        counts = []
+        if events := text(sentry.get("count")):
+            counts.append(f"{events} events")
+        if isinstance(sentry.get("userCount"), int) and not isinstance(sentry.get("userCount"), bool):
+            counts.append(f"{sentry['userCount']} users")
+        detail = f" ({', '.join(counts)})" if counts else ""
+        last = f"; last seen {seen}" if seen else ""
+        changes = [Change("reopen")] if issue.status == "closed" else []
+        text_ = f"Sentry: this error {what}{detail}{last}."
+        return changes + [Change("comment", text=text_, key=f"sentry:{substatus}:{seen}:{sentry.get('count')}")]
+    if action == "resolved" and settings.auto_resolve:
+        by = _actor(parsed.payload)
+        how = " ".join(part for part in (f"by {by}" if by else None, _release(sentry)) if part)
+        return [Change("close"), Change("comment", text=f"Resolved in Sentry{' ' + how if how else ''}.",
+                                        key=f"sentry:resolved:{seen}:{by}")]
+    if action == "assigned" and settings.sync_assignees:
+        return assignee_changes(sentry.get("assignedTo"), settings)
+    if action in ("ignored", "archived"):
+        by = _actor(parsed.payload)
+        note = Change("comment", text=f"Archived in Sentry{' by ' + by if by else ''}.",
+                      key=f"sentry:archived:{seen}:{by}")
+        if settings.archived == "close":
+            return [Change("close"), note]
+        if settings.archived == "label":
+            return [Change("label", value="Sentry Archived", color="#9E9E9E"), note]
+        return [note]
+    return []
+
+
+def assignee_changes(assigned: Any, settings: SentrySettings) -> list[Change]:
+    """Map Sentry's assignee to a hub agent through ``[sentry.assignees]``; never guess."""
+    if assigned is None:
+        return [Change("assign", value=None)]
+    who = mapping(assigned)
+    kind = text(who.get("type")) or "user"
+    candidates = [text(who.get("email")), text(who.get("name"))]
+    if kind == "team":
+        candidates = [f"team:{text(who.get('slug')) or text(who.get('name'))}", *candidates]
+    for candidate in candidates:
+        if candidate and candidate in settings.assignees:
+            return [Change("assign", value=settings.assignees[candidate])]
+    shown = next((candidate for candidate in candidates if candidate), "someone")
+    log.warning("[Sentry Webhook] Assignee %s has no hub agent in [sentry.assignees]; left unassigned", shown)
+    return [Change("comment", text=f"Assigned in Sentry to {shown}, who has no hub agent in "
+                                   f"[sentry.assignees]; the hub issue keeps its assignee.",
+                   key=f"sentry:unmapped:{shown}")]
+
+
+def metric_alert_changes(alert: MetricAlert, issue: IssueView) -> list[Change]:
+    """A known incident: a new severity updates priority (and reopens); ``resolved`` closes."""
+    if alert.action == "resolved":
+        return [Change("close"), Change("comment", text=f"Sentry metric alert resolved: {alert.rule}.",
+                                        key=f"sentry:alert-resolved:{alert.incident_id}:{alert.title}")]
+    if alert.action in ("critical", "warning"):
+        changes = [Change("reopen")] if issue.status == "closed" else []
+        priority = "P1" if alert.action == "critical" else "P2"
+        if priority != issue.priority:
+            changes.append(Change("priority", value=priority))
+        return changes + [Change("comment", text=f"Sentry metric alert is {alert.action}: {alert.rule}.",
+                                 key=f"sentry:alert-{alert.action}:{alert.incident_id}:{alert.title}")]
+    return []
+
+
+def event_alert_changes(alert: EventAlert) -> list[Change]:
+    """An alert rule fired for an event of a tracked issue: say so once per event and rule."""
+    event = f" for event {alert.event_id}" if alert.event_id else ""
+    return [Change("comment", text=f"Sentry alert rule \"{alert.rule}\" fired{event}.",
+                   key=f"sentry:event-alert:{alert.event_id}:{alert.rule}")]
