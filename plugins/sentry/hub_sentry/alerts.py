@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from hub import ExternalLinkDraft, IssueDraft, LabelDraft
+from hub.formatting import escape_markdown
 
 from hub_sentry.description import code, safe_url
-from hub_sentry.payload import PayloadError, mapping, text
+from hub_sentry.payload import mapping, required_object, required_text, text
 from hub_sentry.settings import SentrySettings
-from hub.formatting import escape_markdown
 
 __all__ = ["ALERT_LABEL", "EventAlert", "MetricAlert", "read_event_alert", "read_metric_alert"]
 
@@ -43,20 +43,10 @@ class MetricAlert:
 
 def read_metric_alert(payload: Any) -> MetricAlert:
     """Validate a ``metric_alert`` delivery; raise PayloadError naming what is missing."""
-    if not isinstance(payload, Mapping):
-        raise PayloadError("body is not a JSON object")
-    action = text(payload.get("action"))
-    if not action:
-        raise PayloadError("action is missing")
-    data = payload.get("data")
-    if not isinstance(data, Mapping):
-        raise PayloadError("data is missing")
-    alert = data.get("metric_alert")
-    if not isinstance(alert, Mapping):
-        raise PayloadError("data.metric_alert is missing")
-    incident = text(alert.get("id"))
-    if not incident:
-        raise PayloadError("data.metric_alert.id is missing")
+    action = required_text(required_object(payload, ""), "action", "action")
+    data = required_object(payload, "data")
+    alert = required_object(payload, "data.metric_alert")
+    incident = required_text(alert, "id", "data.metric_alert.id")
     rule = mapping(alert.get("alert_rule"))
     projects = rule.get("projects") or alert.get("projects") or []
     return MetricAlert(
@@ -108,19 +98,10 @@ class EventAlert:
 
 def read_event_alert(payload: Any) -> EventAlert:
     """Validate an ``event_alert`` delivery; raise PayloadError naming what is missing."""
-    if not isinstance(payload, Mapping):
-        raise PayloadError("body is not a JSON object")
-    data = payload.get("data")
-    if not isinstance(data, Mapping):
-        raise PayloadError("data is missing")
-    event = data.get("event")
-    if not isinstance(event, Mapping):
-        raise PayloadError("data.event is missing")
-    issue_id = text(event.get("issue_id"))
-    if not issue_id:
-        raise PayloadError("data.event.issue_id is missing")
-    if not text(event.get("title")):
-        raise PayloadError("data.event.title is missing")
+    data = required_object(payload, "data")
+    event = required_object(payload, "data.event")
+    issue_id = required_text(event, "issue_id", "data.event.issue_id")
+    required_text(event, "title", "data.event.title")
     slug = None
     for tag in event.get("tags") or []:
         if isinstance(tag, list) and len(tag) == 2 and tag[0] == "project_slug" and isinstance(tag[1], str):

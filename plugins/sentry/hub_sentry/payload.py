@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-__all__ = ["IssuePayload", "PayloadError", "read_issue_payload", "text"]
+__all__ = ["IssuePayload", "PayloadError", "read_issue_payload", "required_object", "required_text", "text"]
 
 
 class PayloadError(ValueError):
@@ -26,6 +26,31 @@ def mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def required_object(container: Any, path: str) -> Mapping[str, Any]:
+    """The JSON object at dotted ``path`` inside ``container`` (the body itself when ``path`` is "").
+
+    PayloadError names the first part of the path that is missing or not an object.
+    """
+    if not isinstance(container, Mapping):
+        raise PayloadError("body is not a JSON object")
+    value: Any = container
+    walked: list[str] = []
+    for key in filter(None, path.split(".")):
+        walked.append(key)
+        value = value.get(key)
+        if not isinstance(value, Mapping):
+            raise PayloadError(f"{'.'.join(walked)} is missing")
+    return value
+
+
+def required_text(container: Mapping[str, Any], key: str, path: str) -> str:
+    """A non-empty text field (numbers accepted as digits); PayloadError naming ``path`` otherwise."""
+    value = text(container.get(key))
+    if not value or not value.strip():
+        raise PayloadError(f"{path} is missing")
+    return value
+
+
 @dataclass(frozen=True)
 class IssuePayload:
     """The parts of an ``issue`` delivery the plugin uses, validated."""
@@ -43,26 +68,16 @@ class IssuePayload:
 
 def read_issue_payload(payload: Any) -> IssuePayload:
     """Validate an ``issue`` delivery; raise PayloadError naming the first thing missing."""
-    if not isinstance(payload, Mapping):
-        raise PayloadError("body is not a JSON object")
+    required_object(payload, "")
     action = payload.get("action")
     if not isinstance(action, str) or not action:
         raise PayloadError("action is missing")
-    data = payload.get("data")
-    if not isinstance(data, Mapping):
-        raise PayloadError("data is missing")
-    issue = data.get("issue")
-    if not isinstance(issue, Mapping):
-        raise PayloadError("data.issue is missing")
-    issue_id = text(issue.get("id"))
-    if not issue_id:
-        raise PayloadError("data.issue.id is missing")
+    issue = required_object(payload, "data.issue")
+    issue_id = required_text(issue, "id", "data.issue.id")
     title = issue.get("title")
     if not isinstance(title, str) or not title.strip():
         raise PayloadError("data.issue.title is missing")
-    project = issue.get("project")
-    if not isinstance(project, Mapping):
-        raise PayloadError("data.issue.project is missing")
+    project = required_object(payload, "data.issue.project")
     slug = project.get("slug")
     if not isinstance(slug, str) or not slug:
         raise PayloadError("data.issue.project.slug is missing")
