@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import sqlalchemy as sa
 
 from hub import store
-from hub.types import Decision, IssueDraft, Source
+from hub.types import Decision, Source
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -55,7 +55,8 @@ def _error(status: int, outcome: str, message: str) -> Answer:
 
 
 async def handle_webhook(
-    hub: "Hub", source: Source, headers: Mapping[str, str], body: bytes, *, verified: bool = False
+    hub: "Hub", source: Source, headers: Mapping[str, str], body: bytes, *, verified: bool = False,
+    retried: bool = False,
 ) -> Answer:
     """Run one delivery through the pipeline and return the answer to send.
 
@@ -99,10 +100,14 @@ async def handle_webhook(
         # UNIQUE(source, request_id) makes a replayed Request-ID roll all of it back. Nothing is
         # looked up on the hot path: only a conflict costs the extra query.
         earlier = await _earlier_answer(hub, source.name, request_id)
-        if earlier is None:
+        if earlier is not None:
+            log.info("%s Replayed Request-ID %s: answering with the earlier outcome", source.prefix, request_id)
+            return earlier
+        if not hub.label_ids or retried:
             raise
-        log.info("%s Replayed Request-ID %s: answering with the earlier outcome", source.prefix, request_id)
-        return earlier
+        # A label id cached by this process no longer exists (deleted by hand): forget them all.
+        hub.label_ids.clear()
+        return await handle_webhook(hub, source, headers, body, verified=True, retried=True)
 
 
 async def _earlier_answer(hub: "Hub", source: str, request_id: str | None) -> Answer | None:
@@ -129,30 +134,36 @@ async def _record(connection: Any, delivery: dict[str, Any], answer: Answer, iss
 
 
 async def _create(hub: "Hub", source: Source, payload: Any, decision: Decision, delivery: dict[str, Any]) -> Answer:
-    # The common duplicate is answered without writing an issue; the UNIQUE constraint still
-    # decides every race (insert_issue returns None for the loser).
-    answer = await _update(hub, source, payload, decision, delivery, dedupe=True)
-    if answer is not None:
-        return answer
-    draft: IssueDraft | None = hub.pm.hook.build_issue(source=source.name, payload=payload, config=hub.settings)
-    if draft is None:
-        answer = Answer(200, {"success": True, "skipped": True,
-                              "reason": f"no plugin builds issues for source {source.name}"}, "skipped")
-        async with hub.engine.begin() as connection:
-            await _record(connection, delivery, answer, None)
-        return answer
+    # One transaction: the lookup answers the common duplicate without writing an issue; the
+    # UNIQUE constraint still decides every race (insert_issue returns None for the loser, whose
+    # transaction is rolled back and answered with the winner's issue).
     async with hub.engine.connect() as connection:
         async with connection.begin() as transaction:
-            issue = await store.insert_issue(connection, source.name, draft, hub.settings.hub.issue_prefix)
-            if issue is None:
-                await transaction.rollback()
+            linked = await store.find_linked_issue(connection, source.name, decision.external_id)
+            if linked is not None:
+                answer = await _apply_update(hub, connection, source, payload, decision, delivery, linked, True)
+                draft = issue = None
             else:
-                if hub.has_enrichers:
-                    await store.enqueue_job(connection, "enrich", issue.id, source.name, payload)
-                body = {"success": True, "issue": {"id": issue.id, "identifier": issue.identifier},
-                        **decision.response}
-                answer = Answer(200, body, "created")
-                await _record(connection, delivery, answer, issue.id)
+                draft = hub.pm.hook.build_issue(source=source.name, payload=payload, config=hub.settings)
+                if draft is None:
+                    answer = Answer(200, {"success": True, "skipped": True,
+                                          "reason": f"no plugin builds issues for source {source.name}"}, "skipped")
+                    await _record(connection, delivery, answer, None)
+                    return answer
+                issue = await store.insert_issue(connection, source.name, draft, hub.settings.hub.issue_prefix,
+                                                 hub.label_ids)
+                if issue is None:
+                    await transaction.rollback()
+                else:
+                    if hub.has_enrichers:
+                        await store.enqueue_job(connection, "enrich", issue.id, source.name, payload)
+                    body = {"success": True, "issue": {"id": issue.id, "identifier": issue.identifier},
+                            **decision.response}
+                    answer = Answer(200, body, "created")
+                    await _record(connection, delivery, answer, issue.id)
+    if linked is not None:
+        _log_update(source, answer)
+        return answer
     if issue is None:
         log.info("%s Lost the race for %s: answering with the winner's issue", source.prefix, decision.external_id)
         return await _update(hub, source, payload, decision, delivery, dedupe=True)
@@ -163,35 +174,45 @@ async def _create(hub: "Hub", source: Source, payload: Any, decision: Decision, 
 
 async def _update(
     hub: "Hub", source: Source, payload: Any, decision: Decision, delivery: dict[str, Any], dedupe: bool = False
-) -> Answer | None:
-    """Apply ``external_update`` to the linked issue; with ``dedupe`` None when nothing is linked."""
+) -> Answer:
+    """Apply ``external_update`` to the linked issue; skipped with a reason when nothing is linked."""
     async with hub.engine.begin() as connection:
         linked = await store.find_linked_issue(connection, source.name, decision.external_id)
         if linked is None:
-            if dedupe:
-                return None
             reason = f"no issue is linked to {source.name} {decision.external_id}"
             answer = Answer(200, {"success": True, "skipped": True, "reason": reason}, "skipped")
             await _record(connection, delivery, answer, None)
             log.info("%s Skipping: %s", source.prefix, reason)
             return answer
-        issue = linked.issue
-        changes = hub.pm.hook.external_update(
-            source=source.name, payload=payload, issue=issue, link=linked.link, config=hub.settings
-        ) or []
-        applied = await store.apply_changes(connection, issue, changes, author=source.name)
-        body: dict[str, Any] = {"success": True}
-        body["deduplicated" if dedupe else "updated"] = True
-        body.update({"issue": {"id": issue.id, "identifier": issue.identifier}, **decision.response})
-        if dedupe:
-            body["message"] = f"Issue already tracked as {issue.identifier}"
-        if applied:
-            body["changes"] = applied
-        answer = Answer(200, body, "updated" if applied else "deduplicated", applied)
-        await _record(connection, delivery, answer, issue.id)
-    if applied:
-        log.info("%s Updated issue %s: %s", source.prefix, issue.identifier,
-                 ", ".join(change["kind"] for change in applied))
-    else:
-        log.info("%s Deduplicated: already tracked as %s", source.prefix, issue.identifier)
+        answer = await _apply_update(hub, connection, source, payload, decision, delivery, linked, dedupe)
+    _log_update(source, answer)
     return answer
+
+
+async def _apply_update(hub: "Hub", connection: Any, source: Source, payload: Any, decision: Decision,
+                        delivery: dict[str, Any], linked: store.LinkedIssue, dedupe: bool) -> Answer:
+    """``external_update``'s changes and the delivery record, inside the caller's transaction."""
+    issue = linked.issue
+    changes = hub.pm.hook.external_update(
+        source=source.name, payload=payload, issue=issue, link=linked.link, config=hub.settings
+    ) or []
+    applied = await store.apply_changes(connection, issue, changes, author=source.name, label_ids=hub.label_ids)
+    body: dict[str, Any] = {"success": True}
+    body["deduplicated" if dedupe else "updated"] = True
+    body.update({"issue": {"id": issue.id, "identifier": issue.identifier}, **decision.response})
+    if dedupe:
+        body["message"] = f"Issue already tracked as {issue.identifier}"
+    if applied:
+        body["changes"] = applied
+    answer = Answer(200, body, "updated" if applied else "deduplicated", applied)
+    await _record(connection, delivery, answer, issue.id)
+    return answer
+
+
+def _log_update(source: Source, answer: Answer) -> None:
+    identifier = answer.body["issue"]["identifier"]
+    if answer.changes:
+        log.info("%s Updated issue %s: %s", source.prefix, identifier,
+                 ", ".join(change["kind"] for change in answer.changes))
+    else:
+        log.info("%s Deduplicated: already tracked as %s", source.prefix, identifier)

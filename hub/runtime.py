@@ -49,6 +49,8 @@ class Hub:
         self.cache = DbCache(self.engine)
         # Decided once: the hot path must not ask pluggy on every delivery.
         self.has_enrichers = bool(self.pm.hook.enrich_description.get_hookimpls())
+        #: Label name -> id, filled as labels are first used (labels never change once created).
+        self.label_ids: dict[str, str] = {}
 
     def notify_jobs(self) -> None:
         """Tell this process's worker a job was just enqueued."""

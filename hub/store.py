@@ -108,7 +108,7 @@ async def find_linked_issue(connection: AsyncConnection, source: str, external_i
 
 
 async def insert_issue(
-    connection: AsyncConnection, source: str, draft: IssueDraft, prefix: str
+    connection: AsyncConnection, source: str, draft: IssueDraft, prefix: str, label_ids: dict[str, str] | None = None
 ) -> IssueView | None:
     """Insert the issue, its link and its labels; None when the link already exists.
 
@@ -149,12 +149,31 @@ async def insert_issue(
     if (await connection.execute(link)).first() is None:
         return None
     for label in draft.labels:
-        await attach_label(connection, values["id"], label.name, label.color)
+        await attach_label(connection, values["id"], label.name, label.color, label_ids)
     return issue_view(values)
 
 
-async def attach_label(connection: AsyncConnection, issue_id: str, name: str, color: str) -> None:
-    """Attach the label ``name`` to the issue, creating the label once (shared by all issues)."""
+async def attach_label(
+    connection: AsyncConnection, issue_id: str, name: str, color: str, label_ids: dict[str, str] | None = None
+) -> None:
+    """Attach the label ``name`` to the issue, creating the label once (shared by all issues).
+
+    ``label_ids`` caches name -> id for the process: labels are created once and never change,
+    so two statements per issue are saved. The foreign key still checks the id.
+    """
+    label_id = label_ids.get(name) if label_ids is not None else None
+    if label_id is None:
+        label_id = await _label_id(connection, name, color)
+        if label_ids is not None:
+            label_ids[name] = label_id
+    await connection.execute(
+        _insert(connection, ISSUE_LABELS)
+        .values(issue_id=issue_id, label_id=label_id)
+        .on_conflict_do_nothing(index_elements=["issue_id", "label_id"])
+    )
+
+
+async def _label_id(connection: AsyncConnection, name: str, color: str) -> str:
     created = (
         _insert(connection, LABELS)
         .values(id=new_id(), name=storable(name), color=storable(color), created_at=utcnow())
@@ -166,11 +185,7 @@ async def attach_label(connection: AsyncConnection, issue_id: str, name: str, co
         label_id = (
             await connection.execute(sa.select(LABELS.c.id).where(LABELS.c.name == storable(name)))
         ).scalar_one()
-    await connection.execute(
-        _insert(connection, ISSUE_LABELS)
-        .values(issue_id=issue_id, label_id=label_id)
-        .on_conflict_do_nothing(index_elements=["issue_id", "label_id"])
-    )
+    return label_id
 
 
 async def enqueue_job(
@@ -229,7 +244,8 @@ async def record_delivery(
 
 
 async def apply_changes(
-    connection: AsyncConnection, issue: IssueView, changes: Iterable[Change], author: str
+    connection: AsyncConnection, issue: IssueView, changes: Iterable[Change], author: str,
+    label_ids: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Apply ``external_update``'s changes to an issue; return the ones that changed something.
 
@@ -253,7 +269,7 @@ async def apply_changes(
             if not await _add_comment(connection, issue.id, change, author, now):
                 continue
         elif change.kind == "label" and change.value:
-            await attach_label(connection, issue.id, change.value, change.color)
+            await attach_label(connection, issue.id, change.value, change.color, label_ids)
         else:
             continue
         if update:

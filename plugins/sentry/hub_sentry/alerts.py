@@ -103,7 +103,8 @@ def read_event_alert(payload: Any) -> EventAlert:
     issue_id = required_text(event, "issue_id", "data.event.issue_id")
     required_text(event, "title", "data.event.title")
     slug = None
-    for tag in event.get("tags") or []:
+    tags = event.get("tags")
+    for tag in tags if isinstance(tags, list) else []:
         if isinstance(tag, list) and len(tag) == 2 and tag[0] == "project_slug" and isinstance(tag[1], str):
             slug = tag[1]
     return EventAlert(
@@ -125,7 +126,7 @@ def event_issue_payload(alert: EventAlert) -> dict[str, Any]:
         "data": {"issue": {
             "id": alert.issue_id,
             "shortId": None,
-            "title": event.get("title"),
+            "title": text(event.get("title")),
             "culprit": event.get("culprit"),
             "level": event.get("level"),
             "platform": event.get("platform"),

@@ -8,8 +8,8 @@ from typing import Any, Mapping
 
 from hub import Decision
 
-from hub_sentry.alerts import enabled_for, read_event_alert, read_metric_alert
-from hub_sentry.payload import IssuePayload, PayloadError, read_issue_payload
+from hub_sentry.alerts import EventAlert, MetricAlert, enabled_for, read_event_alert, read_metric_alert
+from hub_sentry.payload import RESOURCE_KEYS, IssuePayload, PayloadError, read_issue_payload, resource_of
 from hub_sentry.settings import SentrySettings
 
 __all__ = ["PREFIX", "decide"]
@@ -63,8 +63,7 @@ def _issue_decision(parsed: IssuePayload, settings: SentrySettings) -> Decision:
     return _skip(f"action={action} is not handled", action, substatus)
 
 
-def _metric_alert_decision(payload: Any, settings: SentrySettings) -> Decision:
-    alert = read_metric_alert(payload)
+def _metric_alert_decision(alert: MetricAlert, settings: SentrySettings) -> Decision:
     summary = f"resource=metric_alert, action={alert.action}, incident={alert.incident_id}"
     log.info("%s Received: %s", PREFIX, summary)
     if not enabled_for(alert.projects, settings):
@@ -77,9 +76,7 @@ def _metric_alert_decision(payload: Any, settings: SentrySettings) -> Decision:
     return _skip(f"metric_alert action={alert.action} is not handled", alert.action, None)
 
 
-def _event_alert_decision(payload: Any, settings: SentrySettings) -> Decision:
-    action = payload.get("action") if isinstance(payload, Mapping) else None
-    alert = read_event_alert(payload)
+def _event_alert_decision(alert: EventAlert, action: Any, settings: SentrySettings) -> Decision:
     summary = f"resource=event_alert, action={action}, issue={alert.issue_id}, rule={alert.rule}"
     log.info("%s Received: %s", PREFIX, summary)
     if action != "triggered":
@@ -90,6 +87,13 @@ def _event_alert_decision(payload: Any, settings: SentrySettings) -> Decision:
                     summary=summary)
 
 
+def _check_shape(resource: str, payload: Any) -> None:
+    """Refuse a body that carries another resource's object too: later hooks judge by shape alone."""
+    shape = resource_of(payload)
+    if shape != resource:
+        raise PayloadError(f"Sentry-Hook-Resource is {resource} but the body carries data.{RESOURCE_KEYS[shape]}")
+
+
 def decide(headers: Mapping[str, str], payload: Any, settings: SentrySettings) -> Decision:
     """The Decision for one verified delivery: create, update, skip (with the reason) or reject."""
     resource = headers.get("sentry-hook-resource")
@@ -97,14 +101,19 @@ def decide(headers: Mapping[str, str], payload: Any, settings: SentrySettings) -
         return Decision.reject("missing Sentry-Hook-Resource header")
     try:
         if resource == "metric_alert" and settings.metric_alerts:
-            return _metric_alert_decision(payload, settings)
+            alert = read_metric_alert(payload)
+            _check_shape(resource, payload)
+            return _metric_alert_decision(alert, settings)
         if resource == "event_alert" and settings.event_alerts:
-            return _event_alert_decision(payload, settings)
+            event_alert = read_event_alert(payload)
+            _check_shape(resource, payload)
+            return _event_alert_decision(event_alert, payload.get("action"), settings)
         if resource != "issue":
             action = payload.get("action") if isinstance(payload, Mapping) else None
             log.info("%s Skipping: resource=%s, action=%s", PREFIX, resource, action)
             return Decision.skip(f"resource {resource} is not handled", summary=f"resource={resource}, action={action}")
         parsed = read_issue_payload(payload)
+        _check_shape(resource, payload)
     except PayloadError as error:
         return Decision.reject(str(error))
     log.info("%s Received: resource=issue, action=%s, substatus=%s, issue=%s",

@@ -15,7 +15,7 @@ from hub_sentry.alerts import EventAlert, MetricAlert
 from hub_sentry.payload import IssuePayload, mapping, text
 from hub_sentry.settings import SentrySettings
 
-__all__ = ["assignee_changes", "event_alert_changes", "issue_changes", "metric_alert_changes"]
+__all__ = ["assignee_changes", "event_alert_changes", "issue_changes", "map_assignee", "metric_alert_changes"]
 
 log = logging.getLogger("hub.sentry")
 
@@ -72,19 +72,25 @@ def issue_changes(parsed: IssuePayload, issue: IssueView, settings: SentrySettin
     return []
 
 
-def assignee_changes(assigned: Any, settings: SentrySettings) -> list[Change]:
-    """Map Sentry's assignee to a hub agent through ``[sentry.assignees]``; never guess."""
-    if assigned is None:
-        return [Change("assign", value=None)]
+def map_assignee(assigned: Any, settings: SentrySettings) -> tuple[str | None, str]:
+    """(hub agent or None, how Sentry names the assignee) through ``[sentry.assignees]``; never a guess."""
     who = mapping(assigned)
     kind = text(who.get("type")) or "user"
     candidates = [text(who.get("email")), text(who.get("name"))]
     if kind == "team":
         candidates = [f"team:{text(who.get('slug')) or text(who.get('name'))}", *candidates]
-    for candidate in candidates:
-        if candidate and candidate in settings.assignees:
-            return [Change("assign", value=settings.assignees[candidate])]
     shown = next((candidate for candidate in candidates if candidate), "someone")
+    agent = next((settings.assignees[c] for c in candidates if c and c in settings.assignees), None)
+    return agent, shown
+
+
+def assignee_changes(assigned: Any, settings: SentrySettings) -> list[Change]:
+    """Changes for Sentry's ``assigned``: the mapped agent, a comment when unmapped, None unassigns."""
+    if assigned is None:
+        return [Change("assign", value=None)]
+    agent, shown = map_assignee(assigned, settings)
+    if agent is not None:
+        return [Change("assign", value=agent)]
     log.warning("[Sentry Webhook] Assignee %s has no hub agent in [sentry.assignees]; left unassigned", shown)
     return [Change("comment", text=f"Assigned in Sentry to {shown}, who has no hub agent in "
                                    f"[sentry.assignees]; the hub issue keeps its assignee.",

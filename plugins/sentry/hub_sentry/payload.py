@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-__all__ = ["IssuePayload", "PayloadError", "read_issue_payload", "required_object", "required_text", "text"]
+__all__ = [
+    "RESOURCE_KEYS", "IssuePayload", "PayloadError", "read_issue_payload", "required_object", "required_text",
+    "resource_of", "text",
+]
+
+#: The ``data`` key that carries each handled resource's object.
+RESOURCE_KEYS = {"issue": "issue", "event_alert": "event", "metric_alert": "metric_alert"}
 
 
 class PayloadError(ValueError):
@@ -24,6 +30,20 @@ def text(value: Any) -> str | None:
 def mapping(value: Any) -> Mapping[str, Any]:
     """A JSON object field, or an empty mapping when it is absent or of another type."""
     return value if isinstance(value, Mapping) else {}
+
+
+def resource_of(payload: Any) -> str:
+    """Which handled resource a body is, judged from its shape.
+
+    The hooks after ``accept_webhook`` get no headers; ``accept_webhook`` rejects a body whose
+    shape disagrees with its ``Sentry-Hook-Resource``, so both judge a delivery the same way.
+    """
+    data = mapping(mapping(payload).get("data"))
+    if "metric_alert" in data:
+        return "metric_alert"
+    if "issue" not in data and "event" in data:
+        return "event_alert"
+    return "issue"
 
 
 def required_object(container: Any, path: str) -> Mapping[str, Any]:

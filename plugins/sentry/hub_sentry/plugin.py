@@ -22,8 +22,8 @@ from hub_sentry.alerts import (
 )
 from hub_sentry.decisions import PREFIX, decide
 from hub_sentry.issue import build_draft
-from hub_sentry.lifecycle import assignee_changes, event_alert_changes, issue_changes, metric_alert_changes
-from hub_sentry.payload import mapping, read_issue_payload
+from hub_sentry.lifecycle import event_alert_changes, issue_changes, map_assignee, metric_alert_changes
+from hub_sentry.payload import mapping, read_issue_payload, resource_of
 from hub_sentry.settings import CONFIG_SECTION, SentrySettings
 from hub_sentry.signature import check_signature, check_timestamp
 from hub_sentry.stack import api_frames, order_paths, payload_filename, payload_frames
@@ -92,16 +92,6 @@ def accept_webhook(source: str, headers: Mapping[str, str], payload: Any, config
     return decide(headers, payload, _settings(config))
 
 
-def _kind(payload: Any) -> str:
-    """Which resource a delivery is, from its shape (the hooks after accept get no headers)."""
-    data = mapping(mapping(payload).get("data"))
-    if "metric_alert" in data:
-        return "metric_alert"
-    if "issue" not in data and "event" in data:
-        return "event_alert"
-    return "issue"
-
-
 @hookimpl
 def build_issue(source: str, payload: Any, config: Settings) -> IssueDraft | None:
     """Title ``[project] title``, the seed's priority map and description, the Sentry label.
@@ -112,18 +102,18 @@ def build_issue(source: str, payload: Any, config: Settings) -> IssueDraft | Non
     if source != "sentry":
         return None
     settings = _settings(config)
-    kind = _kind(payload)
+    kind = resource_of(payload)
     if kind == "metric_alert":
         return metric_alert_draft(read_metric_alert(payload))
     if kind == "event_alert":
         payload = event_issue_payload(read_event_alert(payload))
     parsed = read_issue_payload(payload)
     draft = build_draft(parsed, settings, config.hub.tz)
-    if settings.sync_assignees and parsed.issue.get("assignedTo"):
+    if settings.sync_assignees and settings.assignees and parsed.issue.get("assignedTo"):
         # An "assigned" that arrived before the issue existed was skipped; the creation carries it.
-        assigned = assignee_changes(parsed.issue.get("assignedTo"), settings)
-        if assigned and assigned[0].kind == "assign":
-            draft = replace(draft, assignee=assigned[0].value)
+        agent, _shown = map_assignee(parsed.issue.get("assignedTo"), settings)
+        if agent is not None:
+            draft = replace(draft, assignee=agent)
     return draft
 
 
@@ -133,7 +123,7 @@ def external_update(source: str, payload: Any, issue: IssueView, config: Setting
     if source != "sentry":
         return None
     settings = _settings(config)
-    kind = _kind(payload)
+    kind = resource_of(payload)
     if kind == "metric_alert":
         return metric_alert_changes(read_metric_alert(payload), issue)
     if kind == "event_alert":

@@ -10,7 +10,7 @@ import time
 
 __all__ = ["check_signature", "check_timestamp"]
 
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def check_signature(body: bytes, signature: str | None, secret: str) -> str | None:
@@ -23,7 +23,7 @@ def check_signature(body: bytes, signature: str | None, secret: str) -> str | No
     if not signature:
         return "missing Sentry-Hook-Signature header"
     signature = signature.strip()
-    if not _HEX64.match(signature):
+    if not _HEX64.fullmatch(signature):
         return "malformed Sentry-Hook-Signature (expected 64 hex characters)"
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signature.lower()):

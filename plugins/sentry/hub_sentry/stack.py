@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any, Iterable, Mapping
+from urllib.parse import quote
 
 import httpx
 
@@ -63,7 +64,9 @@ async def api_frames(http: httpx.AsyncClient, settings: SentrySettings, issue_id
     """Frames of the issue's latest event from Sentry's API; [] when it cannot be had (logged)."""
     if settings.auth_token is None or not settings.organization:
         return []
-    url = f"{settings.api_url}/api/0/organizations/{settings.organization}/issues/{issue_id}/events/latest/"
+    # The id comes from the delivery: quoted, it cannot steer the token to another API path.
+    url = (f"{settings.api_url}/api/0/organizations/{quote(settings.organization, safe='')}"
+           f"/issues/{quote(issue_id, safe='')}/events/latest/")
     headers = {"Authorization": f"Bearer {settings.auth_token.get_secret_value()}"}
     try:
         response = await http.get(url, headers=headers)
@@ -78,8 +81,9 @@ async def api_frames(http: httpx.AsyncClient, settings: SentrySettings, issue_id
     except ValueError:
         log.warning("[Sentry] Latest event of issue %s: the answer is not JSON", issue_id)
         return []
+    entries = mapping(event).get("entries")
     frames: list[tuple[str, bool]] = []
-    for entry in mapping(event).get("entries") or []:
+    for entry in entries if isinstance(entries, list) else []:
         if mapping(entry).get("type") == "exception":
             frames += _exception_frames(mapping(entry.get("data")).get("values"), camel=True)
     return frames
@@ -91,10 +95,7 @@ def order_paths(frames: Iterable[tuple[str, bool]], extra: Iterable[str] = ()) -
     ``frames`` are in Sentry's order (crash last); ``extra`` paths (the metadata filename) follow
     the in-app frames.
     """
-    frames = list(frames)[::-1]
-    ordered = [path for path, in_app in frames if in_app] + list(extra) + [path for path, in_app in frames if not in_app]
-    unique: list[str] = []
-    for path in ordered:
-        if path not in unique:
-            unique.append(path)
-    return unique[:MAX_FILES]
+    nearest_first = list(frames)[::-1]
+    in_app = [path for path, own in nearest_first if own]
+    others = [path for path, own in nearest_first if not own]
+    return list(dict.fromkeys([*in_app, *extra, *others]))[:MAX_FILES]

@@ -167,7 +167,32 @@ def test_event_alerts_link_to_the_events_issue(settings):
 
 
 def test_malformed_alerts_are_rejected(settings):
-    assert accept(settings, {"action": "critical", "data": {}}, headers={"sentry-hook-resource": "metric_alert"}).reason == (
-        "data.metric_alert is missing")
+    metric = accept(settings, {"action": "critical", "data": {}}, headers={"sentry-hook-resource": "metric_alert"})
+    assert metric.reason == "data.metric_alert is missing"
     assert accept(settings, {"action": "triggered", "data": {"event": {}}},
                   headers={"sentry-hook-resource": "event_alert"}).reason == "data.event.issue_id is missing"
+
+
+@pytest.mark.parametrize(
+    ("resource", "base", "stray", "reason"),
+    [
+        ("issue", "issue-created.json", "metric_alert",
+         "Sentry-Hook-Resource is issue but the body carries data.metric_alert"),
+        ("event_alert", "event_alert-triggered.json", "issue",
+         "Sentry-Hook-Resource is event_alert but the body carries data.issue"),
+    ],
+)
+def test_a_body_carrying_another_resource_too_is_rejected(settings, resource, base, stray, reason):
+    # build_issue and external_update get no headers and judge the body by its shape.
+    payload = load(base)
+    payload["data"][stray] = {"id": "1"}
+    decision = accept(settings, payload, headers={"sentry-hook-resource": resource})
+    assert (decision.kind, decision.reason) == ("reject", reason)
+
+
+@pytest.mark.parametrize("tags", [7, "project_slug", None, [["project_slug"]], [["project_slug", 3]]])
+def test_odd_event_alert_tags_are_tolerated(settings, tags):
+    payload = load("event_alert-triggered.json")
+    payload["data"]["event"]["tags"] = tags
+    decision = accept(settings, payload, headers={"sentry-hook-resource": "event_alert"})
+    assert (decision.kind, decision.external_id) == ("create", "1117540176")

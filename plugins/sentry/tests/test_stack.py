@@ -73,6 +73,20 @@ async def test_api_failure_keeps_the_payload_files(settings, answer, caplog):
     assert TOKEN not in caplog.text
 
 
+async def test_an_odd_api_answer_keeps_the_payload_files(settings):
+    odd = api(lambda request: httpx.Response(200, json={"entries": 7}))
+    assert await files(settings, load("issue-created-escalating.json"), http=odd, organization="o") == ["/runner"]
+
+
+async def test_the_issue_id_cannot_steer_the_api_call(settings):
+    seen = []
+    link = LinkView(source="sentry", external_id="1/../../projects/?x=", external_url=None, metadata={})
+    config = settings(sentry={"organization": "o"}, env={"SENTRY_AUTH_TOKEN": TOKEN})
+    async with api(lambda request: seen.append(request) or httpx.Response(404)) as client:
+        await plugin.stack_files(link=link, payload=None, config=config, http=client)
+    assert seen[0].url.raw_path == b"/api/0/organizations/o/issues/1%2F..%2F..%2Fprojects%2F%3Fx%3D/events/latest/"
+
+
 async def test_network_failure_keeps_the_payload_files(settings, caplog):
     def broken(request):
         raise httpx.ConnectError("down")
@@ -83,12 +97,14 @@ async def test_network_failure_keeps_the_payload_files(settings, caplog):
 
 async def test_no_api_call_without_token_and_organisation(settings):
     calls = []
-    await files(settings, load("issue-created-escalating.json"), http=api(lambda r: calls.append(r) or httpx.Response(200)))
+    http = api(lambda request: calls.append(request) or httpx.Response(200))
+    await files(settings, load("issue-created-escalating.json"), http=http)
     assert calls == []
 
 
 def test_order_in_app_first_nearest_the_crash_first_unique_and_capped():
-    frames = [("lib/outer.js", False), ("app/a.js", True), ("app/b.js", True), ("lib/inner.js", False), ("app/a.js", True)]
+    frames = [("lib/outer.js", False), ("app/a.js", True), ("app/b.js", True), ("lib/inner.js", False),
+              ("app/a.js", True)]
     assert order_paths(frames, ["meta.js"]) == ["app/a.js", "app/b.js", "meta.js", "lib/inner.js", "lib/outer.js"]
     many = [(f"f{n}.py", True) for n in range(40)]
     assert len(order_paths(many)) == MAX_FILES
@@ -99,7 +115,8 @@ async def test_hook_stack_files_ignores_other_links_and_garbage(settings):
     other = LinkView(source="echo", external_id="1", external_url=None, metadata={})
     async with api(lambda r: httpx.Response(500)) as client:
         assert await plugin.stack_files(link=other, payload={}, config=settings(), http=client) is None
-    assert await files(settings, {"data": {"error": {"exception": {"values": [{"stacktrace": {"frames": [1, None, {}]}}]}}}}) == []
+    garbage_frames = {"values": [{"stacktrace": {"frames": [1, None, {}]}}]}
+    assert await files(settings, {"data": {"error": {"exception": garbage_frames}}}) == []
     assert await files(settings, None) == []
 
 
