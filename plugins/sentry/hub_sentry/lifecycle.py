@@ -10,6 +10,7 @@ import logging
 from typing import Any, Mapping
 
 from hub import Change, IssueView
+from hub.formatting import escape_markdown
 
 from hub_sentry.alerts import EventAlert, MetricAlert
 from hub_sentry.payload import IssuePayload, mapping, text
@@ -56,13 +57,13 @@ def issue_changes(parsed: IssuePayload, issue: IssueView, settings: SentrySettin
     if action == "resolved" and settings.auto_resolve:
         by = _actor(parsed.payload)
         how = " ".join(part for part in (f"by {by}" if by else None, _release(sentry)) if part)
-        return [Change("close"), Change("comment", text=f"Resolved in Sentry{' ' + how if how else ''}.",
+        return [Change("close"), Change("comment", text=f"Resolved in Sentry{' ' + escape_markdown(how) if how else ''}.",
                                         key=f"sentry:resolved:{seen}:{by}")]
     if action == "assigned" and settings.sync_assignees:
         return assignee_changes(sentry.get("assignedTo"), settings)
     if action in ("ignored", "archived"):
         by = _actor(parsed.payload)
-        note = Change("comment", text=f"Archived in Sentry{' by ' + by if by else ''}.",
+        note = Change("comment", text=f"Archived in Sentry{' by ' + escape_markdown(by) if by else ''}.",
                       key=f"sentry:archived:{seen}:{by}")
         if settings.archived == "close":
             return [Change("close"), note]
@@ -92,7 +93,7 @@ def assignee_changes(assigned: Any, settings: SentrySettings) -> list[Change]:
     if agent is not None:
         return [Change("assign", value=agent)]
     log.warning("[Sentry Webhook] Assignee %s has no hub agent in [sentry.assignees]; left unassigned", shown)
-    return [Change("comment", text=f"Assigned in Sentry to {shown}, who has no hub agent in "
+    return [Change("comment", text=f"Assigned in Sentry to {escape_markdown(shown)}, who has no hub agent in "
                                    f"[sentry.assignees]; the hub issue keeps its assignee.",
                    key=f"sentry:unmapped:{shown}")]
 
@@ -100,20 +101,20 @@ def assignee_changes(assigned: Any, settings: SentrySettings) -> list[Change]:
 def metric_alert_changes(alert: MetricAlert, issue: IssueView) -> list[Change]:
     """A known incident: a new severity updates priority (and reopens); ``resolved`` closes."""
     if alert.action == "resolved":
-        return [Change("close"), Change("comment", text=f"Sentry metric alert resolved: {alert.rule}.",
+        return [Change("close"), Change("comment", text=f"Sentry metric alert resolved: {escape_markdown(alert.rule)}.",
                                         key=f"sentry:alert-resolved:{alert.incident_id}:{alert.title}")]
     if alert.action in ("critical", "warning"):
         changes = [Change("reopen")] if issue.status == "closed" else []
         priority = "P1" if alert.action == "critical" else "P2"
         if priority != issue.priority:
             changes.append(Change("priority", value=priority))
-        return changes + [Change("comment", text=f"Sentry metric alert is {alert.action}: {alert.rule}.",
+        return changes + [Change("comment", text=f"Sentry metric alert is {alert.action}: {escape_markdown(alert.rule)}.",
                                  key=f"sentry:alert-{alert.action}:{alert.incident_id}:{alert.title}")]
     return []
 
 
 def event_alert_changes(alert: EventAlert) -> list[Change]:
     """An alert rule fired for an event of a tracked issue: say so once per event and rule."""
-    event = f" for event {alert.event_id}" if alert.event_id else ""
-    return [Change("comment", text=f"Sentry alert rule \"{alert.rule}\" fired{event}.",
+    event = f" for event {escape_markdown(alert.event_id)}" if alert.event_id else ""
+    return [Change("comment", text=f"Sentry alert rule \"{escape_markdown(alert.rule)}\" fired{event}.",
                    key=f"sentry:event-alert:{alert.event_id}:{alert.rule}")]
