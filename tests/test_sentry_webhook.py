@@ -272,3 +272,18 @@ async def test_nul_characters_are_stored_not_refused(hub_client):
         assert "message with \ufffd inside" in issue["description"]
         skipped = await deliver(hc, issue_payload(action="odd\u0000action"))
         assert skipped.status_code == 200 and skipped.json()["skipped"] is True
+
+
+@pytest.mark.parametrize("age", [-400, 400])
+async def test_stale_or_future_timestamps_are_401(hub_client, age):
+    async with hub_client(env=ENV) as hc:
+        response = await deliver(hc, issue_payload(), headers={"sentry-hook-timestamp": str(int(time.time()) + age)})
+        assert response.status_code == 401
+        assert "seconds off (allowed: 300)" in response.json()["error"]
+        assert await rows(hc, Issue) == []
+
+
+async def test_timestamp_check_off_with_zero(hub_client):
+    async with hub_client(raw={"sentry": {"max_timestamp_skew_seconds": 0}}, env=ENV) as hc:
+        response = await deliver(hc, issue_payload(), headers={"sentry-hook-timestamp": "1000"})
+        assert response.status_code == 200
