@@ -204,3 +204,15 @@ async def test_concurrent_replays_of_one_request_id_are_processed_once(hub_clien
         assert len({json.dumps(r.json(), sort_keys=True) for r in responses}) == 1
         assert await count(hc.hub, Issue) == 1
         assert await count(hc.hub, Delivery) == 1
+
+
+async def test_a_label_deleted_by_hand_is_created_again(hub_client):
+    async with hub_client() as hc:
+        await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open"), headers=JSON)
+        assert "Echo" in hc.hub.label_ids  # cached by the first issue
+        async with hc.hub.engine.begin() as connection:
+            await connection.execute(sa.delete(Label.__table__))
+        response = await hc.client.post("/api/echo/webhook", content=body(id="e2", action="open"), headers=JSON)
+        assert response.status_code == 200, response.text
+        issue = (await hc.client.get(f"/api/issues/{response.json()['issue']['identifier']}")).json()
+        assert issue["labels"] == [{"name": "Echo", "color": "#00AA00"}]
