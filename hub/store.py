@@ -163,8 +163,10 @@ async def attach_label(
     """
     label_id = label_ids.get(name) if label_ids is not None else None
     if label_id is None:
-        label_id = await _label_id(connection, name, color)
-        if label_ids is not None:
+        label_id, created = await _label_id(connection, name, color)
+        # Only a committed row may be cached: an id this transaction just created does not
+        # exist for anyone else until it commits, and never if it rolls back.
+        if label_ids is not None and not created:
             label_ids[name] = label_id
     await connection.execute(
         _insert(connection, ISSUE_LABELS)
@@ -173,7 +175,8 @@ async def attach_label(
     )
 
 
-async def _label_id(connection: AsyncConnection, name: str, color: str) -> str:
+async def _label_id(connection: AsyncConnection, name: str, color: str) -> tuple[str, bool]:
+    """The label's id, and whether this transaction created it."""
     created = (
         _insert(connection, LABELS)
         .values(id=new_id(), name=storable(name), color=storable(color), created_at=utcnow())
@@ -181,11 +184,10 @@ async def _label_id(connection: AsyncConnection, name: str, color: str) -> str:
         .returning(LABELS.c.id)
     )
     label_id = (await connection.execute(created)).scalar()
-    if label_id is None:
-        label_id = (
-            await connection.execute(sa.select(LABELS.c.id).where(LABELS.c.name == storable(name)))
-        ).scalar_one()
-    return label_id
+    if label_id is not None:
+        return label_id, True
+    existing = sa.select(LABELS.c.id).where(LABELS.c.name == storable(name))
+    return (await connection.execute(existing)).scalar_one(), False
 
 
 async def enqueue_job(

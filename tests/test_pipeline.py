@@ -209,10 +209,22 @@ async def test_concurrent_replays_of_one_request_id_are_processed_once(hub_clien
 async def test_a_label_deleted_by_hand_is_created_again(hub_client):
     async with hub_client() as hc:
         await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open"), headers=JSON)
-        assert "Echo" in hc.hub.label_ids  # cached by the first issue
+        assert "Echo" not in hc.hub.label_ids  # created by that transaction: not cached before commit
+        await hc.client.post("/api/echo/webhook", content=body(id="e0", action="open"), headers=JSON)
+        assert "Echo" in hc.hub.label_ids  # read back as a committed row: cached
         async with hc.hub.engine.begin() as connection:
             await connection.execute(sa.delete(Label.__table__))
         response = await hc.client.post("/api/echo/webhook", content=body(id="e2", action="open"), headers=JSON)
         assert response.status_code == 200, response.text
         issue = (await hc.client.get(f"/api/issues/{response.json()['issue']['identifier']}")).json()
         assert issue["labels"] == [{"name": "Echo", "color": "#00AA00"}]
+
+
+async def test_a_fresh_label_under_concurrency_never_fails_a_delivery(hub_client):
+    async with hub_client() as hc:
+        responses = await asyncio.gather(*[
+            hc.client.post("/api/echo/webhook", content=body(id=f"c{i}", action="open"), headers=JSON)
+            for i in range(60)
+        ])
+        assert [r.status_code for r in responses] == [200] * 60
+        assert await count(hc.hub, Issue) == 60
