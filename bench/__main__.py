@@ -1,146 +1,119 @@
-"""``uv run python -m bench``: webhook ingest of the hub against a raw baseline, in one run.
+"""``uv run python -m bench``: how fast the hub ingests webhooks, next to what the machine allows.
 
-Contenders take turns in every round (baseline, hub create, hub dedupe, hub create with a slow
-GitHub), so drift of the machine during the run touches all of them alike. Figures are reported
-as ratios against the baseline of the same database, measured in the same run.
+Contenders (each on PostgreSQL and on SQLite unless ``--only``): a raw baseline (HMAC, JSON, two
+rows in one transaction), the hub's create path (a new Sentry issue per delivery), its dedupe
+path (issues it already tracks), and on the first database the create path while a fake GitHub
+answers enrichment calls seconds late. Prints a table, writes JSON to bench/results/.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
-import subprocess
+import signal
 import sys
-import tempfile
-import time
-import uuid
-from contextlib import ExitStack
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
 
-import psycopg
+from bench import profile as profiling
+from bench import report
+from bench.databases import DEFAULT_POSTGRES
+from bench.runner import Options, run
+from bench.servers import SERVERS, missing_server_modules
 
-from bench.load import seed
-from bench.report import summarise, table
-from bench.servers import ROOT, Process, baseline_server, fake_github, hub_server
-
-SECRET = "bench-secret"
-PG_SERVER = os.environ.get("HUB_TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
+__all__ = ["main", "parse_options"]
 
 
-@dataclass
-class Contender:
-    """One line of the table: a server, a load mode, and the baseline it is compared with."""
-
-    name: str
-    database: str
-    server: Process
-    mode: str
-    baseline: str | None
-
-
-def _load(contender: Contender, args: argparse.Namespace, duration: float, prefix: str) -> dict:
-    url = contender.server.url + ("/" if contender.baseline is None else "/api/sentry/webhook")
-    argv = [sys.executable, "-m", "bench.load", url, "--connections", str(args.connections), "--duration",
-            str(duration), "--mode", contender.mode, "--secret", SECRET, "--prefix", prefix]
-    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=duration + 120)
-    if result.returncode != 0:
-        raise RuntimeError(f"load generator failed: {result.stderr[-2000:]}")
-    return json.loads(result.stdout)
-
-
-def _pg_database(stack: ExitStack) -> str:
-    name = f"hub_bench_{os.getpid()}"
-    admin = psycopg.connect(PG_SERVER.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    admin.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-    stack.callback(drop)
-    return PG_SERVER.rsplit("/", 1)[0] + "/" + name
-
-
-def _contenders(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> list[Contender]:
-    contenders: list[Contender] = []
-
-    def started(process: Process) -> Process:
-        stack.callback(process.stop)
-        return process.start()
-
-    if args.only in ("both", "pg"):
-        url = _pg_database(stack)
-        base = started(baseline_server("baseline-pg", workdir, SECRET, BENCH_DSN=url))
-        hub = started(hub_server("hub-pg", workdir, url, SECRET))
-        contenders += [Contender("baseline", "postgresql", base, "create", None),
-                       Contender("hub create", "postgresql", hub, "create", "baseline"),
-                       Contender("hub dedupe", "postgresql", hub, "dedupe", "baseline")]
-        if args.github_delay > 0:
-            github = started(fake_github(workdir, args.github_delay))
-            slow = started(hub_server("hub-pg-slow-github", workdir, url, SECRET, GITHUB_TOKEN="bench-token",
-                                      GITHUB_REPO="bench/bench", GITHUB_API_URL=github.url))
-            contenders.append(Contender(f"hub create, GitHub +{args.github_delay:g}s", "postgresql", slow,
-                                        "create", "baseline"))
-    if args.only in ("both", "sqlite"):
-        base = started(baseline_server("baseline-sqlite", workdir, SECRET, BENCH_SQLITE=str(workdir / "baseline.db")))
-        hub = started(hub_server("hub-sqlite", workdir, f"sqlite+aiosqlite:///{workdir / 'hub.db'}", SECRET))
-        contenders += [Contender("baseline", "sqlite", base, "create", None),
-                       Contender("hub create", "sqlite", hub, "create", "baseline"),
-                       Contender("hub dedupe", "sqlite", hub, "dedupe", "baseline")]
-    return contenders
-
-
-def main(argv: Sequence[str] | None = None) -> dict:
-    """Run the benchmark; print the table; write and return the results."""
+def parse_options(argv: Sequence[str] | None = None) -> tuple[Options, Path | None]:
+    """The command's flags as Options, and the JSON output path (None: the default)."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=8, help="seconds of load per contender per round")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--only", choices=["both", "pg", "sqlite"], default="both")
-    parser.add_argument("--github-delay", type=float, default=5.0, help="seconds the fake GitHub takes (0: leave out)")
-    parser.add_argument("--output", help="JSON results file (default bench/results/<UTC time>.json)")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of load per contender per round (5)")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent keep-alive connections (32)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; contenders alternate within each (3)")
+    parser.add_argument("--only", choices=["pg", "sqlite"], help="one database instead of both")
+    parser.add_argument("--server", default="uvicorn",
+                        help=f"ASGI server(s), comma-separated: {', '.join(SERVERS)} (default uvicorn, as `hub serve`)")
+    parser.add_argument("--github-delay", type=float, default=5.0,
+                        help="seconds the fake GitHub waits before each answer (5; 0 leaves that contender out)")
+    parser.add_argument("--output", type=Path, help="JSON results file (default bench/results/<UTC time>.json)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unrecorded seconds of load per contender first (1)")
+    parser.add_argument("--dedupe-issues", type=int, default=500,
+                        help="Sentry issues created first, then delivered again by the dedupe path (500)")
+    parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL") or DEFAULT_POSTGRES,
+                        help="PostgreSQL server to create the run's databases on ($BENCH_POSTGRES_URL)")
+    parser.add_argument("--log-level", default="INFO", help="the hubs' [hub] log_level (INFO, the default)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="after the rounds, profile each hub path with py-spy into DIR (needs --with py-spy)")
+    parser.add_argument("--keep", action="store_true", help="keep the run's directory (server logs, SQLite files)")
     args = parser.parse_args(argv)
-    run_id = uuid.uuid4().hex[:8]
-    rounds: list[dict] = []
-    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
-        workdir = Path(tmp)
-        contenders = _contenders(args, stack, workdir)
-        for contender in contenders:
-            if contender.mode == "dedupe":
-                asyncio.run(seed(contender.server.url + "/api/sentry/webhook", SECRET, f"{run_id}-{contender.database}"))
-        for contender in contenders:  # warm-up, not recorded: imports, pools, caches
-            _load(contender, args, 1.0, f"{run_id}-warm-{contender.database}")
-        for number in range(args.rounds):
-            for contender in contenders:
-                prefix = f"{run_id}-{contender.database}" if contender.mode == "dedupe" else f"{run_id}-{number}-{contender.name}"
-                figures = _load(contender, args, args.duration, prefix)
-                rounds.append({"round": number, "contender": contender.name, "database": contender.database, **figures})
-                print(f"round {number + 1}/{args.rounds} {contender.database:10} {contender.name:28} "
-                      f"{figures['rps']:8.1f} req/s  p99 {figures['p99_ms']:7.1f} ms  errors {figures['errors']}",
-                      file=sys.stderr)
-        memory = {f"{c.database}/{c.name}": c.server.peak_memory_mib() for c in contenders}
-    results = {
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                 text=True).stdout.strip(),
-        "machine": {"cpus": os.cpu_count()},
-        "settings": vars(args),
-        "rounds": rounds,
-        "summary": summarise(rounds, memory),
-    }
-    print(table(results["summary"]))
-    output = Path(args.output) if args.output else ROOT / "bench" / "results" / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2))
-    print(f"results: {output}", file=sys.stderr)
-    return results
+    servers = tuple(dict.fromkeys(name.strip() for name in args.server.split(",") if name.strip()))
+    for server in servers:
+        if server not in SERVERS:
+            parser.error(f"unknown server {server!r} (known: {', '.join(SERVERS)})")
+        missing = missing_server_modules(server)
+        if missing:
+            parser.error(f"--server {server} needs {', '.join(missing)}: "
+                         f"uv run {' '.join('--with ' + module for module in missing)} python -m bench ...")
+    if args.profile is not None and profiling.py_spy() is None:
+        parser.error("--profile needs py-spy: uv run --with py-spy python -m bench --profile DIR")
+    if args.duration <= 0 or args.rounds < 1 or args.connections < 1 or args.dedupe_issues < 1:
+        parser.error("--duration, --rounds, --connections and --dedupe-issues must be positive")
+    options = Options(duration=args.duration, connections=args.connections, rounds=args.rounds, only=args.only,
+                      servers=servers, github_delay=args.github_delay, warmup=args.warmup,
+                      dedupe_issues=args.dedupe_issues, postgres=args.postgres, log_level=args.log_level,
+                      profile=args.profile, keep=args.keep)
+    return options, args.output
+
+
+def _postgres_version(options: Options) -> str | None:
+    if "postgresql" not in options.databases:
+        return None
+    try:
+        import psycopg
+
+        from bench.databases import libpq_url
+
+        with psycopg.connect(libpq_url(options.postgres), connect_timeout=5) as connection:
+            return connection.execute("SHOW server_version").fetchone()[0]
+    except Exception:  # only a label in the JSON: never worth failing a finished run for
+        return None
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    # SIGTERM takes the same way out as Ctrl-C: every process stopped, every database dropped.
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark, print the table and the targets, write the JSON; 1 if any request failed."""
+    options, output = parse_options(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        results = run(options)
+    except KeyboardInterrupt:
+        print("bench: interrupted; servers stopped and databases dropped", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    settings = {key: (str(value) if isinstance(value, Path) else value) for key, value in asdict(options).items()}
+    document = report.document(results, settings, _postgres_version(options))
+    path = report.write(document, output)
+    print(report.table(document["summary"]))
+    print()
+    for line in document["targets"]:
+        print(line)
+    for check in document["checks"]:
+        if not check["ok"]:
+            print(f"check failed: {check['target']} wrote {check['found']}, its answers promised {check['expected']}")
+    if document["github"]:
+        print(f"GitHub-delayed hub: jobs {document['github']['jobs']}, "
+              f"fake GitHub answered {document['github']['fake_github']['requests']} requests")
+    print(f"\nresults: {path} ({document['elapsed_seconds']:.0f} s)")
+    failed = any(row["errors"] for row in document["summary"]) or not all(c["ok"] for c in document["checks"])
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

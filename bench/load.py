@@ -1,123 +1,284 @@
-"""The load generator: a separate process, N keep-alive HTTP/1.1 connections, for a fixed time.
+"""The load generator: a separate process holding N keep-alive HTTP/1.1 connections for a fixed time.
 
-Raw asyncio streams rather than an HTTP client library: the generator shares two cores with the
-server, so it must cost as little as possible. Each request is a signed Sentry ``issue``
-delivery; ``--mode create`` gives every request a new Sentry issue id, ``--mode dedupe`` cycles
-through ids created beforehand.
+It shares two cores with the server it measures, so it is as lean as asyncio allows: a bare
+``asyncio.Protocol`` per connection (no HTTP library), requests signed before the timed window,
+one response parsed by two ``find`` calls. It reports its own CPU time so a run shows whether
+the generator, not the server, was the limit.
 
-Prints one JSON object: requests, errors, seconds, latencies' p50/p99 (ms).
+Protocol with the runner (``python -m bench.load``): one JSON spec line on stdin; the process
+builds every request, opens its connections and prints ``ready``; on ``go`` it runs and prints
+one JSON result line. ``--now`` skips the handshake (for running it by hand).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
-import itertools
 import json
+import resource
+import sys
 import time
-from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Any
 
-TEMPLATE = json.loads((Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "sentry"
-                       / "mocks-integration-platform-example" / "issue-created.json").read_text())
+from bench.payloads import Delivery, RequestMaker
 
+__all__ = ["LoadSpec", "main", "run"]
 
-def sentry_body(issue_id: str) -> bytes:
-    """A Sentry ``created`` delivery for the Sentry issue ``issue_id``."""
-    payload = json.loads(json.dumps(TEMPLATE))
-    payload["data"]["issue"].update(id=issue_id, shortId=f"BENCH-{issue_id}", substatus="new")
-    return json.dumps(payload).encode()
-
-
-def request_bytes(host: str, path: str, body: bytes, secret: bytes) -> bytes:
-    """The whole HTTP request, signed."""
-    signature = hmac.new(secret, body, hashlib.sha256).hexdigest()
-    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nSentry-Hook-Resource: issue\r\n"
-            f"Sentry-Hook-Signature: {signature}\r\nSentry-Hook-Timestamp: {int(time.time())}\r\n\r\n")
-    return head.encode() + body
+#: A response slower than this is a transport error (the server is stuck, not slow).
+REQUEST_TIMEOUT_S = 30.0
+#: How long requests in flight at the deadline may take to finish before they count as errors.
+DRAIN_TIMEOUT_S = REQUEST_TIMEOUT_S + 15.0
 
 
-async def _connection(host: str, port: int, path: str, ids, secret: bytes, deadline: float,
-                      latencies: list[float], errors: list[str]) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        while time.perf_counter() < deadline:
-            data = request_bytes(host, path, sentry_body(next(ids)), secret)
-            started = time.perf_counter()
-            writer.write(data)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head.split(b" ", 2)[1])
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-            if status != 200:
-                errors.append(str(status))
-    except (OSError, asyncio.IncompleteReadError) as exc:
-        errors.append(type(exc).__name__)
-    finally:
-        writer.close()
+@dataclass
+class LoadSpec:
+    """What to send, where, how hard and for how long.
+
+    ``mode``: ``once`` sends each of ``count`` deliveries (Sentry ids ``id_prefix + n`` for n from
+    ``id_start``) at most once, so every request creates a new issue; ``cycle`` sends the same
+    ``count`` deliveries again and again (issues the hub already tracks). ``duration`` 0 means
+    "until every delivery was sent once" (seeding). ``expect``: ``created``, ``deduplicated``
+    or ``any``; a 200 whose body says otherwise is counted as unexpected.
+    """
+
+    port: int
+    secret: str
+    request_ids: str
+    host: str = "127.0.0.1"
+    connections: int = 32
+    duration: float = 5.0
+    mode: str = "once"
+    id_prefix: str = ""
+    id_start: int = 0
+    count: int = 1000
+    expect: str = "any"
+
+    @classmethod
+    def from_json(cls, text: str) -> LoadSpec:
+        """Parse the spec line the runner sends."""
+        return cls(**json.loads(text))
 
 
-async def run(url: str, connections: int, duration: float, mode: str, secret: str, prefix: str,
-              dedupe_ids: int = 100) -> dict:
-    """Drive the load; return the figures."""
-    host_port, _, path = url.removeprefix("http://").partition("/")
-    host, _, port = host_port.partition(":")
-    if mode == "create":
-        ids = (f"{prefix}-{n}" for n in itertools.count())
-    else:
-        ids = itertools.cycle([f"{prefix}-seed-{n}" for n in range(dedupe_ids)])
-    latencies: list[float] = []
-    errors: list[str] = []
-    started = time.perf_counter()
-    deadline = started + duration
-    await asyncio.gather(*[_connection(host, int(port), "/" + path, ids, secret.encode(), deadline, latencies, errors)
-                           for _ in range(connections)])
-    elapsed = time.perf_counter() - started
-    latencies.sort()
+@dataclass
+class _Tally:
+    """What the connections record while the load runs."""
 
-    def percentile(p: float) -> float:
-        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 2) if latencies else 0.0
+    deadline: float = float("inf")
+    sent: int = 0
+    in_window: int = 0
+    latencies_us: list[int] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    transport_errors: int = 0
+    unexpected: int = 0
+    drained: int = 0
+    exhausted: bool = False
+    samples: list[str] = field(default_factory=list)
 
-    return {"requests": len(latencies), "errors": len(errors), "error_kinds": sorted(set(errors))[:5],
-            "seconds": round(elapsed, 3), "rps": round(len(latencies) / elapsed, 1),
-            "p50_ms": percentile(0.50), "p99_ms": percentile(0.99)}
+    def note(self, what: str) -> None:
+        if len(self.samples) < 5:
+            self.samples.append(what[:300])
 
 
-async def seed(url: str, secret: str, prefix: str, count: int = 100) -> None:
-    """Create the Sentry issues the dedupe mode will deliver again."""
-    host_port, _, path = url.removeprefix("http://").partition("/")
-    host, _, port = host_port.partition(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    for n in range(count):
-        writer.write(request_bytes(host, "/" + path, sentry_body(f"{prefix}-seed-{n}"), secret.encode()))
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:"))
-        await reader.readexactly(length)
-    writer.close()
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection: at most one request in flight, its response parsed in place."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes, bool]] | None = None
+        self.started_ns = 0
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.waiter is None or self.waiter.done():
+            return
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buffer[:end]).lower()
+        at = head.find(b"\ncontent-length:")
+        if at < 0:
+            # Every contender answers with a Content-Length; anything else is a broken answer.
+            self.waiter.set_exception(ConnectionError("response without content-length"))
+            self.transport.abort()
+            return
+        stop = head.find(b"\r", at + 1)
+        length = int(head[at + 16:stop] if stop > 0 else head[at + 16:])
+        total = end + 4 + length
+        if len(self.buffer) < total:
+            return
+        body = bytes(self.buffer[end + 4:total])
+        del self.buffer[:total]
+        self.waiter.set_result((int(head[9:12]), body, b"\nconnection: close" in head))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError(f"connection lost: {exc or 'closed by the server'}"))
 
 
-def main() -> None:
-    """``python -m bench.load URL --connections N --duration S --mode create|dedupe|seed``."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("url")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--duration", type=float, default=10)
-    parser.add_argument("--mode", choices=["create", "dedupe", "seed"], default="create")
-    parser.add_argument("--secret", required=True)
-    parser.add_argument("--prefix", required=True)
-    args = parser.parse_args()
-    if args.mode == "seed":
-        asyncio.run(seed(args.url, args.secret, args.prefix))
-        print("{}")
+async def _open(spec: LoadSpec) -> _Connection:
+    loop = asyncio.get_running_loop()
+    _transport, connection = await loop.create_connection(_Connection, spec.host, spec.port)
+    return connection
+
+
+def _expected(body: bytes, expect: str) -> bool:
+    if expect == "created":
+        return b'"deduplicated"' not in body and b'"skipped"' not in body
+    if expect == "deduplicated":
+        return b'"deduplicated"' in body
+    return True
+
+
+async def _drive(spec: LoadSpec, connections: list[_Connection], index: int, requests: Any, tally: _Tally) -> None:
+    """Send requests on ``connections[index]`` until the deadline or until ``requests`` runs out."""
+    loop = asyncio.get_running_loop()
+    connection = connections[index]
+    while time.perf_counter() < tally.deadline:
+        request = next(requests, None)
+        if request is None:
+            tally.exhausted = spec.duration > 0
+            return
+        if connection.lost:
+            try:
+                connection = connections[index] = await _open(spec)
+            except OSError as exc:
+                tally.transport_errors += 1
+                tally.note(f"reconnect failed: {exc}")
+                await asyncio.sleep(0.1)
+                continue
+        connection.waiter = loop.create_future()
+        started = connection.started_ns = time.perf_counter_ns()
+        connection.transport.write(request)
+        tally.sent += 1
+        try:
+            status, body, close = await connection.waiter
+        except ConnectionError as exc:
+            tally.transport_errors += 1
+            tally.note(str(exc))
+            connection.lost = True
+            continue
+        finally:
+            connection.started_ns = 0
+        done = time.perf_counter_ns()
+        if done / 1e9 <= tally.deadline:
+            tally.in_window += 1
+            tally.latencies_us.append((done - started) // 1000)
+        else:
+            tally.drained += 1
+        tally.statuses[status] = tally.statuses.get(status, 0) + 1
+        if status != 200:
+            tally.note(f"HTTP {status}: {body[:200].decode(errors='replace')}")
+        elif not _expected(body, spec.expect):
+            tally.unexpected += 1
+            tally.note(f"unexpected answer (wanted {spec.expect}): {body[:200].decode(errors='replace')}")
+        if close:
+            connection.transport.close()
+            connection.lost = True
+
+
+async def _watchdog(connections: list[_Connection]) -> None:
+    """Abort connections whose request has waited longer than REQUEST_TIMEOUT_S.
+
+    One task checking every connection once a second is cheaper than a timer per request.
+    """
+    while True:
+        await asyncio.sleep(1.0)
+        limit = time.perf_counter_ns() - int(REQUEST_TIMEOUT_S * 1e9)
+        for connection in connections:
+            if connection.started_ns and connection.started_ns < limit and connection.transport is not None:
+                if connection.waiter is not None and not connection.waiter.done():
+                    connection.waiter.set_exception(ConnectionError(f"no answer within {REQUEST_TIMEOUT_S:g} s"))
+                connection.transport.abort()
+
+
+def _requests(spec: LoadSpec, deliveries: list[Delivery], maker: RequestMaker) -> Any:
+    number = 0
+    if spec.mode == "once":
+        for delivery in deliveries:
+            yield maker.request(delivery, number)
+            number += 1
         return
-    print(json.dumps(asyncio.run(run(args.url, args.connections, args.duration, args.mode, args.secret, args.prefix))))
+    while True:
+        yield maker.request(deliveries[number % len(deliveries)], number)
+        number += 1
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def run(spec: LoadSpec, go: Any = None) -> dict[str, Any]:
+    """Build the requests, connect, await ``go()`` (if given), load the server, return the tally.
+
+    ``go`` is the start signal of the runner: everything before it (signing, connecting) is
+    outside the timed window.
+    """
+    maker = RequestMaker(spec.host, spec.port, spec.secret, spec.request_ids)
+    deliveries = [maker.delivery(f"{spec.id_prefix}{spec.id_start + n}") for n in range(spec.count)]
+    requests = _requests(spec, deliveries, maker)
+    connections = [await _open(spec) for _ in range(spec.connections)]
+    if go is not None:
+        await go()
+    tally = _Tally()
+    watchdog = asyncio.create_task(_watchdog(connections))
+    cpu = _cpu_seconds()
+    started = time.perf_counter()
+    tally.deadline = started + spec.duration if spec.duration > 0 else float("inf")
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(*[_drive(spec, connections, index, requests, tally) for index in range(len(connections))]),
+            timeout=(spec.duration + DRAIN_TIMEOUT_S) if spec.duration > 0 else None,
+        )
+    finally:
+        watchdog.cancel()
+        for connection in connections:
+            if connection.transport is not None:
+                connection.transport.close()
+    elapsed = min(time.perf_counter(), tally.deadline) - started
+    cpu = _cpu_seconds() - cpu
+    return {
+        "seconds": round(elapsed, 4),
+        "sent": tally.sent,
+        "completed": tally.in_window,
+        "drained": tally.drained,
+        "statuses": {str(status): count for status, count in sorted(tally.statuses.items())},
+        "transport_errors": tally.transport_errors,
+        "unexpected": tally.unexpected,
+        "errors": sum(count for status, count in tally.statuses.items() if status != 200)
+        + tally.transport_errors + tally.unexpected,
+        "exhausted": tally.exhausted,
+        "client_cpu_seconds": round(cpu, 3),
+        "error_samples": tally.samples,
+        "latencies_us": tally.latencies_us,
+    }
+
+
+async def _handshake() -> None:
+    """Say ``ready`` and wait for ``go`` from the runner (stdin is a pipe; read it off the loop)."""
+    print("ready", flush=True)
+    line = await asyncio.to_thread(sys.stdin.readline)
+    if line.strip() != "go":
+        raise SystemExit("bench.load: expected 'go' from the runner")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.load [--now] [SPEC_JSON]``: run one load and print the result as JSON."""
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.splitlines()[0])
+    parser.add_argument("spec", nargs="?", help="the LoadSpec as JSON (default: one line on stdin)")
+    parser.add_argument("--now", action="store_true", help="start at once instead of waiting for 'go'")
+    args = parser.parse_args(argv)
+    spec = LoadSpec.from_json(args.spec or sys.stdin.readline())
+    result = asyncio.run(run(spec, None if args.now else _handshake))
+    sys.stdout.write(json.dumps(result, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -1,37 +1,163 @@
-"""Summaries and the printed table: requests/s, latency, errors, memory, ratio to the baseline."""
+"""From a run's raw figures to what people and later runs read: summaries, the table, the JSON file."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from statistics import median
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from statistics import mean
+from typing import Any
 
-__all__ = ["summarise", "table"]
+from bench.runner import Contender, percentile
+
+__all__ = ["SCHEMA_VERSION", "document", "summarize", "table", "targets", "write"]
+
+#: Bumped when the JSON layout changes, so comparisons across commits know what they read.
+SCHEMA_VERSION = 1
 
 
-def summarise(rounds: list[dict], memory: dict[str, float | None]) -> list[dict]:
-    """One row per contender: total requests over total time, median p50, worst p99, errors, ratio."""
-    grouped: dict[tuple[str, str], list[dict]] = defaultdict(list)
+def summarize(contender: Contender) -> dict[str, Any]:
+    """One contender over all its rounds: mean req/s, latency percentiles of every request, errors,
+    peak memory, CPU per request, and its ratio to the baseline of the same database and server."""
+    rounds = contender.rounds
+    latencies = sorted(contender.latencies_us)
+    answered = sum(row["completed"] + row["drained"] for row in rounds)
+    statuses: dict[str, int] = {}
     for row in rounds:
-        grouped[(row["database"], row["contender"])].append(row)
-    rows = []
-    for (database, name), runs in grouped.items():
-        rps = sum(r["requests"] for r in runs) / sum(r["seconds"] for r in runs)
-        rows.append({"database": database, "contender": name, "rps": round(rps, 1),
-                     "p50_ms": median(r["p50_ms"] for r in runs), "p99_ms": max(r["p99_ms"] for r in runs),
-                     "errors": sum(r["errors"] for r in runs), "peak_mib": memory.get(f"{database}/{name}")})
-    baselines = {row["database"]: row["rps"] for row in rows if row["contender"] == "baseline"}
-    for row in rows:
-        base = baselines.get(row["database"])
-        row["ratio"] = round(row["rps"] / base, 2) if base else None
-    return rows
+        for status, count in row["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + count
+    rps = [row["rps"] for row in rounds]
+    summary: dict[str, Any] = {
+        "contender": contender.key,
+        "database": contender.target.database,
+        "server": contender.target.server,
+        "label": contender.label,
+        "rounds": len(rounds),
+        "requests": sum(row["completed"] for row in rounds),
+        "rps": round(mean(rps), 1) if rps else 0.0,
+        "rps_min": min(rps, default=0.0),
+        "rps_max": max(rps, default=0.0),
+        "p50_ms": percentile(latencies, 0.50),
+        "p90_ms": percentile(latencies, 0.90),
+        "p99_ms": percentile(latencies, 0.99),
+        "max_ms": percentile(latencies, 1.0),
+        "errors": sum(row["errors"] for row in rounds),
+        "statuses": statuses,
+        "transport_errors": sum(row["transport_errors"] for row in rounds),
+        "unexpected": sum(row["unexpected"] for row in rounds),
+        "error_samples": [sample for row in rounds for sample in row["error_samples"]][:5],
+        "peak_memory_mib": round(contender.target.peak_kib / 1024, 1),
+        "server_cpu_ms_per_request": round(1000 * sum(row["server_cpu_seconds"] for row in rounds) / answered, 3)
+        if answered else None,
+        "client_cpu_share": _mean(row["client_cpu_share"] for row in rounds),
+        "machine_cpu_busy": _mean(row["machine_cpu_busy"] for row in rounds),
+        "postgres_new_sessions_per_round": _mean(row["postgres_new_sessions"] for row in rounds),
+        "vs_baseline": None,
+        "vs_baseline_per_round": [],
+    }
+    base = contender.baseline
+    if base is not None and base.rounds:
+        base_rps = mean(row["rps"] for row in base.rounds)
+        summary["vs_baseline"] = round(summary["rps"] / base_rps, 3) if base_rps else None
+        by_round = {row["round"]: row["rps"] for row in base.rounds}
+        summary["vs_baseline_per_round"] = [round(row["rps"] / by_round[row["round"]], 3)
+                                            for row in rounds if by_round.get(row["round"])]
+    return summary
 
 
-def table(rows: list[dict]) -> str:
-    """A Markdown table of the summary (also pasted into docs/performance.md)."""
-    lines = ["| database | contender | req/s | p50 ms | p99 ms | errors | peak MiB | vs baseline |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for row in rows:
-        ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else "-"
-        lines.append(f"| {row['database']} | {row['contender']} | {row['rps']:.0f} | {row['p50_ms']:.1f} | "
-                     f"{row['p99_ms']:.1f} | {row['errors']} | {row['peak_mib'] or '-'} | {ratio} |")
+def _mean(values: Any) -> float | None:
+    present = [value for value in values if value is not None]
+    return round(mean(present), 3) if present else None
+
+
+def table(summaries: list[dict[str, Any]]) -> str:
+    """The Markdown table printed at the end of a run (and pasted into docs/performance.md)."""
+    lines = [("| database | server | contender | req/s | vs baseline | p50 ms | p99 ms | errors | peak MiB | "
+              "server CPU ms/req |"),
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for row in summaries:
+        ratio = f"{row['vs_baseline']:.2f}" if row["vs_baseline"] is not None else "1"
+        cpu = f"{row['server_cpu_ms_per_request']:.2f}" if row["server_cpu_ms_per_request"] is not None else "-"
+        lines.append(f"| {row['database']} | {row['server']} | {row['label']} | {row['rps']:.0f} "
+                     f"({row['rps_min']:.0f}-{row['rps_max']:.0f}) | {ratio} | {row['p50_ms'] or 0:.1f} | "
+                     f"{row['p99_ms'] or 0:.1f} | {row['errors']} | {row['peak_memory_mib']:.0f} | {cpu} |")
     return "\n".join(lines)
+
+
+def targets(summaries: list[dict[str, Any]]) -> list[str]:
+    """Issue 7's targets against this run's figures (reported, never asserted)."""
+    lines = []
+    by_key = {row["contender"]: row for row in summaries}
+    for row in summaries:
+        if row["label"] != "hub create":
+            continue
+        where = f"{row['database']}/{row['server']}"
+        if row["database"] == "postgresql":
+            ratio = row["vs_baseline"]
+            verdict = "met" if ratio is not None and ratio >= 0.6 else "NOT met"
+            lines.append(f"{where}: create/baseline = {ratio} (target >= 0.6: {verdict})")
+        p99 = row["p99_ms"] or 0
+        lines.append(f"{where}: create p99 = {p99:.0f} ms (target well under 1 s, read as < 500 ms: "
+                     f"{'met' if p99 < 500 else 'NOT met'})")
+        dedupe = by_key.get(f"{row['database']}/{row['server']}/hub dedupe")
+        if dedupe is not None:
+            faster = dedupe["rps"] > row["rps"]
+            lines.append(f"{where}: dedupe {dedupe['rps']:.0f} req/s vs create {row['rps']:.0f} req/s "
+                         f"(target dedupe faster: {'met' if faster else 'NOT met'})")
+    errors = sum(row["errors"] for row in summaries)
+    lines.append(f"errors in all contenders: {errors} (target 0: {'met' if errors == 0 else 'NOT met'})")
+    return lines
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], check=False, capture_output=True, text=True, timeout=10,
+                              cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _machine(postgres_version: str | None) -> dict[str, Any]:
+    memory = None
+    try:
+        with open("/proc/meminfo") as meminfo:
+            memory = round(int(meminfo.readline().split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count(), "memory_gib": memory, "platform": platform.platform(),
+            "python": platform.python_version(), "postgresql": postgres_version}
+
+
+def document(results: dict[str, Any], settings: dict[str, Any], postgres_version: str | None) -> dict[str, Any]:
+    """The JSON document of a run: settings, machine, commit, summaries, rounds, checks, evidence."""
+    summaries = [summarize(contender) for contender in results["contenders"]]
+    return {
+        "schema": SCHEMA_VERSION,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "elapsed_seconds": results["elapsed_seconds"],
+        "commit": _git("rev-parse", "HEAD"),
+        "dirty": bool(_git("status", "--porcelain", "--", "hub", "plugins")),
+        "machine": _machine(postgres_version),
+        "settings": settings,
+        "summary": summaries,
+        "targets": targets(summaries),
+        "checks": results["checks"],
+        "github": results.get("github"),
+        "seeds": results.get("seeds"),
+        "servers": results["targets"],
+        "profile": results.get("profile"),
+        "rounds": results["rounds"],
+    }
+
+
+def write(document_: dict[str, Any], output: Path | None) -> Path:
+    """Write the JSON document; default ``bench/results/<UTC timestamp>.json`` (git-ignored)."""
+    if output is None:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        output = Path(__file__).resolve().parent / "results" / f"{stamp}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(document_, indent=2, default=str) + "\n")
+    return output

@@ -1,0 +1,109 @@
+"""Signed Sentry ``issue`` deliveries, built before the timed window.
+
+The body is Sentry's own integration-platform example (``issue`` / ``created``) with another id;
+only the id and the short id change between deliveries, so bodies are made by joining byte
+pieces around the id instead of encoding JSON again for every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+
+__all__ = ["PATH", "Delivery", "RequestMaker", "sentry_body", "sign"]
+
+#: Where the hub serves Sentry; the baseline answers any POST path.
+PATH = "/api/sentry/webhook"
+
+# Sentry's example delivery (mocks-integration-platform-example/issue-created.json) with
+# substatus "new", which is what Sentry sends for a first occurrence.
+_PAYLOAD = {
+    "action": "created",
+    "data": {
+        "issue": {
+            "id": "@ID@",
+            "shortId": "BENCH-@ID@",
+            "title": "Error #1: This is a test error!",
+            "culprit": "SentryCustomError(frontend/src/util)",
+            "level": "error",
+            "status": "unresolved",
+            "substatus": "new",
+            "statusDetails": {},
+            "isPublic": False,
+            "platform": "javascript",
+            "project": {"id": "456", "name": "ipe", "slug": "ipe", "platform": "javascript-react"},
+            "type": "error",
+            "metadata": {
+                "value": "This is a test error!",
+                "type": "Another Error #1",
+                "filename": "/frontend/src/util.ts",
+                "function": "SentryCustomError",
+                "display_title_with_tree_label": False,
+            },
+            "numComments": 0,
+            "assignedTo": {"email": "person@example.com", "type": "user", "id": "789", "name": "Person"},
+            "isBookmarked": False,
+            "isSubscribed": False,
+            "hasSeen": False,
+            "isUnhandled": False,
+            "count": "1",
+            "userCount": 1,
+            "firstSeen": "2022-04-04T18:17:18.320000Z",
+            "lastSeen": "2022-04-04T18:17:18.320000Z",
+        }
+    },
+    "installation": {
+        "app": {"uuid": "64bf2cf4-37ca-4365-8dd3-6b6e56d741b8", "slug": "app"},
+        "organization": {"slug": "example"},
+        "uuid": "7a485448-a9e2-4c85-8a3c-4f44175783c9",
+    },
+}
+_PIECES = json.dumps(_PAYLOAD, separators=(",", ":")).encode().split(b"@ID@")
+
+
+def sentry_body(issue_id: str) -> bytes:
+    """The JSON body of a Sentry ``issue`` ``created`` delivery for the Sentry issue ``issue_id``."""
+    return issue_id.encode().join(_PIECES)
+
+
+def sign(body: bytes, secret: bytes) -> str:
+    """``Sentry-Hook-Signature``: hex HMAC-SHA256 of the raw body."""
+    return hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One pre-signed delivery: everything of the request but its Request-ID and timestamp."""
+
+    head: bytes
+    body: bytes
+
+
+class RequestMaker:
+    """Turns pre-signed deliveries into HTTP/1.1 request bytes.
+
+    Per request only a Request-ID (unique, so the hub's delivery log sees a new delivery each
+    time, as with Sentry) and the current ``Sentry-Hook-Timestamp`` are formatted: the hub
+    refuses timestamps older than five minutes, and a long run must not drift out of that.
+    """
+
+    def __init__(self, host: str, port: int, secret: str, request_ids: str) -> None:
+        self.secret = secret.encode()
+        self.host = f"{host}:{port}".encode()
+        self.request_ids = request_ids.encode()
+
+    def delivery(self, issue_id: str) -> Delivery:
+        """Build and sign the delivery for one Sentry issue id."""
+        body = sentry_body(issue_id)
+        head = (b"POST " + PATH.encode() + b" HTTP/1.1\r\nHost: " + self.host
+                + b"\r\nContent-Type: application/json\r\nSentry-Hook-Resource: issue\r\nSentry-Hook-Signature: "
+                + sign(body, self.secret).encode() + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n")
+        return Delivery(head, body)
+
+    def request(self, delivery: Delivery, number: int) -> bytes:
+        """The full request for ``delivery``, the ``number``-th of this load process."""
+        return b"%sRequest-ID: %s-%d\r\nSentry-Hook-Timestamp: %d\r\n\r\n%s" % (
+            delivery.head, self.request_ids, number, int(time.time()), delivery.body)
