@@ -115,7 +115,7 @@ async def _earlier_answer(hub: "Hub", source: str, request_id: str | None) -> An
         return None
     async with hub.engine.connect() as connection:
         row = (await connection.execute(
-            sa.select(store.DELIVERIES.c.response, store.DELIVERIES.c.outcome)
+            sa.select(store.DELIVERIES.c.response)
             .where(store.DELIVERIES.c.source == source, store.DELIVERIES.c.request_id == store.storable(request_id))
         )).first()
     return None if row is None else Answer(200, row.response, "replayed")

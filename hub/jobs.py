@@ -52,7 +52,6 @@ class Worker:
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._running: set[str] = set()
         self._pruned_at: datetime | None = None
 
     def start(self) -> None:
@@ -139,7 +138,6 @@ class Worker:
             return list((await connection.execute(claim)).all())
 
     async def _run(self, job: Any) -> None:
-        self._running.add(job.id)
         try:
             if job.kind != "enrich":
                 raise ValueError(f"unknown job kind {job.kind!r}")
@@ -158,8 +156,6 @@ class Worker:
         else:
             await self._finish(job, status="done", note=note, last_error=None)
             log.info("Job %s (%s) done%s", job.id, job.kind, f": {note}" if note else "")
-        finally:
-            self._running.discard(job.id)
 
     async def _enrich(self, job: Any) -> str:
         hub = self.hub

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from importlib import metadata
-from typing import Any, Awaitable, Iterable
+from typing import Any, Iterable
 
 import pluggy
 

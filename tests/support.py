@@ -33,10 +33,6 @@ def sign(body: bytes, secret: str) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def shared_fixture(relative: str) -> bytes:
-    """The bytes of a file under tests/fixtures (copied from ../shared/fixtures)."""
-    return (FIXTURES / relative).read_bytes()
-
 
 class HubClient:
     """A running app (real lifespan, real database) and its test client."""

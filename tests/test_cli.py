@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 HUB = str(Path(sys.executable).parent / "hub")
 ECHO_SITE = Path(__file__).parent / "plugins" / "site"
