@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
+import psycopg
 import sqlalchemy as sa
 
 from hub import store
@@ -25,7 +26,10 @@ __all__ = ["Answer", "DATABASE_ERRORS", "handle_webhook", "safe_headers"]
 log = logging.getLogger("hub.webhook")
 
 #: Errors that mean "the database is not reachable right now": answered 503, not 500.
-DATABASE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, ConnectionError, TimeoutError)
+DATABASE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, psycopg.OperationalError,
+                   psycopg.InterfaceError, ConnectionError, TimeoutError)
+#: A UNIQUE or FOREIGN KEY violation, from SQLAlchemy or from psycopg on the PostgreSQL hot path.
+_INTEGRITY_ERRORS = (sa.exc.IntegrityError, psycopg.IntegrityError)
 
 _UNSAFE_HEADER_WORDS = ("signature", "authorization", "cookie", "token", "secret", "api-key")
 _REQUEST_ID_HEADERS = ("request-id", "x-request-id", "x-github-delivery")
@@ -89,13 +93,12 @@ async def handle_webhook(
         if decision.kind == "skip" or not decision.external_id:
             answer = Answer(200, {"success": True, "skipped": True, "reason": decision.reason or "ignored"},
                             "skipped")
-            async with hub.engine.begin() as connection:
-                await _record(connection, delivery, answer, None)
+            await hub.ingest.record(delivery, answer.outcome, None, answer.body)
             return answer
         if decision.kind == "create":
             return await _create(hub, source, payload, decision, delivery)
         return await _update(hub, source, payload, decision, delivery)
-    except sa.exc.IntegrityError:
+    except _INTEGRITY_ERRORS:
         # The delivery row shares the transaction of everything the delivery changed, and
         # UNIQUE(source, request_id) makes a replayed Request-ID roll all of it back. Nothing is
         # looked up on the hot path: only a conflict costs the extra query.
@@ -134,41 +137,45 @@ async def _record(connection: Any, delivery: dict[str, Any], answer: Answer, iss
 
 
 async def _create(hub: "Hub", source: Source, payload: Any, decision: Decision, delivery: dict[str, Any]) -> Answer:
-    # One transaction: the lookup answers the common duplicate without writing an issue; the
-    # UNIQUE constraint still decides every race (insert_issue returns None for the loser, whose
-    # transaction is rolled back and answered with the winner's issue).
-    async with hub.engine.connect() as connection:
-        async with connection.begin() as transaction:
-            linked = await store.find_linked_issue(connection, source.name, decision.external_id)
-            if linked is not None:
-                answer = await _apply_update(hub, connection, source, payload, decision, delivery, linked, True)
-                draft = issue = None
-            else:
-                draft = hub.pm.hook.build_issue(source=source.name, payload=payload, config=hub.settings)
-                if draft is None:
-                    answer = Answer(200, {"success": True, "skipped": True,
-                                          "reason": f"no plugin builds issues for source {source.name}"}, "skipped")
-                    await _record(connection, delivery, answer, None)
-                    return answer
-                issue = await store.insert_issue(connection, source.name, draft, hub.settings.hub.issue_prefix,
-                                                 hub.label_ids)
-                if issue is None:
-                    await transaction.rollback()
-                else:
-                    if hub.has_enrichers:
-                        await store.enqueue_job(connection, "enrich", issue.id, source.name, payload)
-                    body = {"success": True, "issue": {"id": issue.id, "identifier": issue.identifier},
-                            **decision.response}
-                    answer = Answer(200, body, "created")
-                    await _record(connection, delivery, answer, issue.id)
+    # The lookup answers the common duplicate without building or writing an issue; the UNIQUE
+    # link still decides every race: ``create`` writes nothing for the loser, which is then
+    # answered with the winner's issue.
+    linked = await hub.ingest.find_linked(source.name, decision.external_id)
     if linked is not None:
-        _log_update(source, answer)
+        return await _dedupe(hub, source, payload, decision, delivery, linked)
+    draft = hub.pm.hook.build_issue(source=source.name, payload=payload, config=hub.settings)
+    if draft is None:
+        answer = Answer(200, {"success": True, "skipped": True,
+                              "reason": f"no plugin builds issues for source {source.name}"}, "skipped")
+        await hub.ingest.record(delivery, answer.outcome, None, answer.body)
         return answer
+    issue = await hub.ingest.create(source.name, draft, hub.settings.hub.issue_prefix, hub.label_ids,
+                                    payload if hub.has_enrichers else None, delivery, decision.response)
     if issue is None:
         log.info("%s Lost the race for %s: answering with the winner's issue", source.prefix, decision.external_id)
         return await _update(hub, source, payload, decision, delivery, dedupe=True)
     log.info("%s Created issue %s from %s", source.prefix, issue.identifier, draft.log_name or decision.external_id)
     hub.notify_jobs()
+    return Answer(200, {"success": True, "issue": {"id": issue.id, "identifier": issue.identifier},
+                        **decision.response}, "created")
+
+
+async def _dedupe(hub: "Hub", source: Source, payload: Any, decision: Decision, delivery: dict[str, Any],
+                  linked: store.LinkedIssue) -> Answer:
+    """A delivery for an issue already tracked: usually nothing changes and one row is logged."""
+    changes = hub.pm.hook.external_update(
+        source=source.name, payload=payload, issue=linked.issue, link=linked.link, config=hub.settings
+    )
+    if changes:
+        # Changes are applied in one transaction that reads the issue again (it may have moved
+        # since the lookup above).
+        return await _update(hub, source, payload, decision, delivery, dedupe=True)
+    issue = linked.issue
+    body = {"success": True, "deduplicated": True, "issue": {"id": issue.id, "identifier": issue.identifier},
+            **decision.response, "message": f"Issue already tracked as {issue.identifier}"}
+    answer = Answer(200, body, "deduplicated")
+    await hub.ingest.record(delivery, answer.outcome, issue.id, body)
+    _log_update(source, answer)
     return answer
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub import db
 from hub.cache import DbCache
 from hub.config import ConfigError, Settings
+from hub.ingest_store import IngestStore, SqlAlchemyIngestStore, open_ingest_store
 from hub.jobs import Worker
 from hub.plugins import sources
 from hub.types import Source
@@ -47,6 +48,8 @@ class Hub:
 
     def __post_init__(self) -> None:
         self.cache = DbCache(self.engine)
+        #: The webhook hot path's database calls (``running`` swaps in the PostgreSQL one).
+        self.ingest: IngestStore = SqlAlchemyIngestStore(self.engine)
         # Decided once: the hot path must not ask pluggy on every delivery.
         self.has_enrichers = bool(self.pm.hook.enrich_description.get_hookimpls())
         #: Label name -> id, filled as labels are first used (labels never change once created).
@@ -77,6 +80,7 @@ class Hub:
         hub = cls(settings=settings, pm=pm, engine=engine, http=http,
                   sources={source.name: source for source in sources(pm)})
         try:
+            hub.ingest = await open_ingest_store(settings.database, engine)
             if start_worker and settings.worker.enabled:
                 hub.worker = Worker(hub)
                 hub.worker.start()
@@ -84,6 +88,7 @@ class Hub:
         finally:
             if hub.worker is not None:
                 await hub.worker.stop()
+            await hub.ingest.close()
             await http.aclose()
             await engine.dispose()
 
