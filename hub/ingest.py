@@ -16,6 +16,7 @@ import psycopg
 import sqlalchemy as sa
 
 from hub import store
+from hub.ingest_store import Created, created_response, dedupe_message, dedupe_response
 from hub.types import Decision, Source
 
 if TYPE_CHECKING:
@@ -124,7 +125,13 @@ async def _earlier_answer(hub: "Hub", source: str, request_id: str | None) -> An
     return None if row is None else Answer(200, row.response, "replayed")
 
 
-async def _record(connection: Any, delivery: dict[str, Any], answer: Answer, issue_id: str | None) -> None:
+async def _record(connection: Any, delivery: dict[str, Any], answer: Answer, issue_id: str | None,
+                  replaces: str | None = None) -> None:
+    reason = answer.body.get("reason") or answer.body.get("message")
+    if replaces is not None:
+        await store.replace_delivery(connection, replaces, outcome=answer.outcome, reason=reason, issue_id=issue_id,
+                                     response=answer.body, changes=answer.changes)
+        return
     await store.record_delivery(
         connection,
         **delivery,
@@ -137,67 +144,73 @@ async def _record(connection: Any, delivery: dict[str, Any], answer: Answer, iss
 
 
 async def _create(hub: "Hub", source: Source, payload: Any, decision: Decision, delivery: dict[str, Any]) -> Answer:
-    # The lookup answers the common duplicate without building or writing an issue; the UNIQUE
-    # link still decides every race: ``create`` writes nothing for the loser, which is then
-    # answered with the winner's issue.
-    linked = await hub.ingest.find_linked(source.name, decision.external_id)
-    if linked is not None:
-        return await _dedupe(hub, source, payload, decision, delivery, linked)
+    # One call looks up the record and either creates the issue or logs the duplicate; the
+    # UNIQUE link still decides every race: ``create`` writes nothing for the loser, which is
+    # then answered with the winner's issue.
     draft = hub.pm.hook.build_issue(source=source.name, payload=payload, config=hub.settings)
     if draft is None:
+        linked = await hub.ingest.find_linked(source.name, decision.external_id)
+        if linked is not None:
+            return await _update(hub, source, payload, decision, delivery, dedupe=True)
         answer = Answer(200, {"success": True, "skipped": True,
                               "reason": f"no plugin builds issues for source {source.name}"}, "skipped")
         await hub.ingest.record(delivery, answer.outcome, None, answer.body)
         return answer
-    issue = await hub.ingest.create(source.name, draft, hub.settings.hub.issue_prefix, hub.label_ids,
-                                    payload if hub.has_enrichers else None, delivery, decision.response)
-    if issue is None:
+    created = await hub.ingest.create(source.name, draft, hub.settings.hub.issue_prefix, hub.label_ids,
+                                      payload if hub.has_enrichers else None, delivery, decision.response)
+    if created is None:
         log.info("%s Lost the race for %s: answering with the winner's issue", source.prefix, decision.external_id)
         return await _update(hub, source, payload, decision, delivery, dedupe=True)
+    if created.linked is not None:
+        return await _dedupe(hub, source, payload, decision, delivery, created)
+    issue = created.issue
     log.info("%s Created issue %s from %s", source.prefix, issue.identifier, draft.log_name or decision.external_id)
     hub.notify_jobs()
-    return Answer(200, {"success": True, "issue": {"id": issue.id, "identifier": issue.identifier},
-                        **decision.response}, "created")
+    return Answer(200, created_response(issue, decision.response), "created")
 
 
 async def _dedupe(hub: "Hub", source: Source, payload: Any, decision: Decision, delivery: dict[str, Any],
-                  linked: store.LinkedIssue) -> Answer:
-    """A delivery for an issue already tracked: usually nothing changes and one row is logged."""
+                  created: Created) -> Answer:
+    """A delivery for an issue already tracked, its ``deduplicated`` row already logged."""
+    linked = created.linked
     changes = hub.pm.hook.external_update(
         source=source.name, payload=payload, issue=linked.issue, link=linked.link, config=hub.settings
     )
     if changes:
         # Changes are applied in one transaction that reads the issue again (it may have moved
-        # since the lookup above).
-        return await _update(hub, source, payload, decision, delivery, dedupe=True)
-    issue = linked.issue
-    body = {"success": True, "deduplicated": True, "issue": {"id": issue.id, "identifier": issue.identifier},
-            **decision.response, "message": f"Issue already tracked as {issue.identifier}"}
-    answer = Answer(200, body, "deduplicated")
-    await hub.ingest.record(delivery, answer.outcome, issue.id, body)
+        # since) and rewrites the logged row with what was applied. Should that transaction
+        # fail, the sender gets a 503 and the row keeps saying "deduplicated".
+        return await _update(hub, source, payload, decision, delivery, dedupe=True, replaces=created.delivery_id)
+    answer = Answer(200, dedupe_response(linked.issue, decision.response), "deduplicated")
     _log_update(source, answer)
     return answer
 
 
 async def _update(
-    hub: "Hub", source: Source, payload: Any, decision: Decision, delivery: dict[str, Any], dedupe: bool = False
+    hub: "Hub", source: Source, payload: Any, decision: Decision, delivery: dict[str, Any], dedupe: bool = False,
+    replaces: str | None = None,
 ) -> Answer:
-    """Apply ``external_update`` to the linked issue; skipped with a reason when nothing is linked."""
+    """Apply ``external_update`` to the linked issue; skipped with a reason when nothing is linked.
+
+    ``replaces``: the id of this delivery's log row, already written, to rewrite instead of
+    appending a second one.
+    """
     async with hub.engine.begin() as connection:
         linked = await store.find_linked_issue(connection, source.name, decision.external_id)
         if linked is None:
             reason = f"no issue is linked to {source.name} {decision.external_id}"
             answer = Answer(200, {"success": True, "skipped": True, "reason": reason}, "skipped")
-            await _record(connection, delivery, answer, None)
+            await _record(connection, delivery, answer, None, replaces)
             log.info("%s Skipping: %s", source.prefix, reason)
             return answer
-        answer = await _apply_update(hub, connection, source, payload, decision, delivery, linked, dedupe)
+        answer = await _apply_update(hub, connection, source, payload, decision, delivery, linked, dedupe, replaces)
     _log_update(source, answer)
     return answer
 
 
 async def _apply_update(hub: "Hub", connection: Any, source: Source, payload: Any, decision: Decision,
-                        delivery: dict[str, Any], linked: store.LinkedIssue, dedupe: bool) -> Answer:
+                        delivery: dict[str, Any], linked: store.LinkedIssue, dedupe: bool,
+                        replaces: str | None = None) -> Answer:
     """``external_update``'s changes and the delivery record, inside the caller's transaction."""
     issue = linked.issue
     changes = hub.pm.hook.external_update(
@@ -208,11 +221,11 @@ async def _apply_update(hub: "Hub", connection: Any, source: Source, payload: An
     body["deduplicated" if dedupe else "updated"] = True
     body.update({"issue": {"id": issue.id, "identifier": issue.identifier}, **decision.response})
     if dedupe:
-        body["message"] = f"Issue already tracked as {issue.identifier}"
+        body["message"] = dedupe_message(issue.identifier)
     if applied:
         body["changes"] = applied
     answer = Answer(200, body, "updated" if applied else "deduplicated", applied)
-    await _record(connection, delivery, answer, issue.id)
+    await _record(connection, delivery, answer, issue.id, replaces)
     return answer
 
 

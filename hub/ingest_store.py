@@ -9,6 +9,7 @@ paths (updates with changes, replays, skips) stay on SQLAlchemy in ``hub.ingest`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,10 +17,41 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub import store
 from hub.config import DatabaseSettings
 from hub.db import is_postgres
+from hub.models import new_id
 from hub.store import LinkedIssue
 from hub.types import IssueDraft, IssueView
 
-__all__ = ["IngestStore", "SqlAlchemyIngestStore", "open_ingest_store"]
+__all__ = ["Created", "IngestStore", "SqlAlchemyIngestStore", "created_response", "dedupe_message", "dedupe_response",
+           "open_ingest_store"]
+
+
+@dataclass(frozen=True)
+class Created:
+    """What ``IngestStore.create`` did: made ``issue``, or found ``linked`` and logged a duplicate.
+
+    When ``linked`` is set, delivery-log row ``delivery_id`` says ``deduplicated`` with the body
+    ``dedupe_response`` gives; a caller that then applies changes rewrites that row.
+    """
+
+    issue: IssueView | None = None
+    linked: LinkedIssue | None = None
+    delivery_id: str | None = None
+
+
+def dedupe_message(identifier: str) -> str:
+    """The ``message`` of a duplicate's answer (also its delivery-log ``reason``)."""
+    return f"Issue already tracked as {identifier}"
+
+
+def dedupe_response(issue: IssueView, response: Mapping[str, Any]) -> dict[str, Any]:
+    """The answer to a delivery whose record the hub already tracks, when nothing changed."""
+    return {"success": True, "deduplicated": True, "issue": {"id": issue.id, "identifier": issue.identifier},
+            **response, "message": dedupe_message(issue.identifier)}
+
+
+def created_response(issue: IssueView, response: Mapping[str, Any]) -> dict[str, Any]:
+    """The answer to a delivery that created ``issue``."""
+    return {"success": True, "issue": {"id": issue.id, "identifier": issue.identifier}, **response}
 
 
 class IngestStore(Protocol):
@@ -30,12 +62,13 @@ class IngestStore(Protocol):
 
     async def create(self, source: str, draft: IssueDraft, prefix: str, label_ids: dict[str, str],
                      job_payload: Any | None, delivery: Mapping[str, Any], response: Mapping[str, Any]
-                     ) -> IssueView | None:
-        """Write the issue, link, labels, job (when ``job_payload`` is not None) and delivery row.
+                     ) -> Created | None:
+        """Create the issue unless ``(source, draft.link.external_id)`` is already linked.
 
-        One transaction. None when the link already exists (a concurrent delivery won): nothing
-        is written then. The delivery's stored response is ``{"success": true, "issue": {id,
-        identifier}}`` merged with ``response``. Raises an integrity error on a replayed
+        One transaction. New: the issue, link, labels, job (when ``job_payload`` is not None)
+        and a ``created`` delivery row (``created_response``). Already linked: only a
+        ``deduplicated`` delivery row (``dedupe_response``). None when a concurrent delivery
+        linked the record first: nothing is written. Raises an integrity error on a replayed
         Request-ID or a stale cached label id (nothing written).
         """
 
@@ -60,20 +93,27 @@ class SqlAlchemyIngestStore:
 
     async def create(self, source: str, draft: IssueDraft, prefix: str, label_ids: dict[str, str],
                      job_payload: Any | None, delivery: Mapping[str, Any], response: Mapping[str, Any]
-                     ) -> IssueView | None:
-        """Issue, link, labels, job and delivery row in one transaction; None if the link exists."""
+                     ) -> Created | None:
+        """Lookup, then the issue's rows or a duplicate's delivery row, in one transaction."""
         async with self.engine.connect() as connection:
             async with connection.begin() as transaction:
+                linked = await store.find_linked_issue(connection, source, draft.link.external_id)
+                if linked is not None:
+                    delivery_id = new_id()
+                    body = dedupe_response(linked.issue, response)
+                    await store.record_delivery(connection, **delivery, outcome="deduplicated",
+                                                reason=body["message"], issue_id=linked.issue.id, response=body,
+                                                delivery_id=delivery_id)
+                    return Created(linked=linked, delivery_id=delivery_id)
                 issue = await store.insert_issue(connection, source, draft, prefix, label_ids)
                 if issue is None:
                     await transaction.rollback()
                     return None
                 if job_payload is not None:
                     await store.enqueue_job(connection, "enrich", issue.id, source, job_payload)
-                body = {"success": True, "issue": {"id": issue.id, "identifier": issue.identifier}, **response}
                 await store.record_delivery(connection, **delivery, outcome="created", reason=None,
-                                            issue_id=issue.id, response=body)
-        return issue
+                                            issue_id=issue.id, response=created_response(issue, response))
+        return Created(issue=issue)
 
     async def record(self, delivery: Mapping[str, Any], outcome: str, issue_id: str | None,
                      response: Mapping[str, Any]) -> None:

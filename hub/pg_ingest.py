@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from hub.config import DatabaseSettings
 from hub.db import async_url
+from hub.ingest_store import Created, dedupe_message
 from hub.models import new_id, utcnow
 from hub.store import DELIVERIES, ISSUE_LABELS, ISSUES, JOBS, LABELS, LINKS, NUMBERS, LinkedIssue, issue_view, \
     link_view, storable
@@ -38,14 +39,22 @@ FROM {LINKS.name} AS l JOIN {ISSUES.name} AS i ON i.id = l.issue_id
 WHERE l.source = %(source)s AND l.external_id = %(external_id)s
 """
 
-# The link goes first and decides: when another delivery already linked this external record,
-# ON CONFLICT leaves ``link`` empty and every other insert selects from nothing. The issue
-# number is taken only after the link exists, so a lost race leaves no gap in HUB-n. Foreign
-# keys are checked at the end of the statement, when the issue row exists.
+# One statement for both outcomes of a "create" delivery. ``found`` is the lookup; only when it
+# is empty does ``link`` insert, and the link decides every race: when another delivery linked
+# the record in between, ON CONFLICT leaves ``link`` empty and every other insert selects from
+# nothing (the caller then answers with the winner's issue). The issue number is taken only
+# after the link exists, so a lost race leaves no gap in HUB-n. Foreign keys are checked at the
+# end of the statement, when the issue row exists. A duplicate gets its delivery row here too.
 _CREATE = f"""
-WITH link AS (
+WITH found AS (
+    SELECT i.id, i.identifier, i.title, i.description, i.priority, i.status, i.assignee, i.created_at,
+           i.closed_at, l.source, l.external_id, l.external_url, l.metadata
+    FROM {LINKS.name} AS l JOIN {ISSUES.name} AS i ON i.id = l.issue_id
+    WHERE l.source = %(source)s AND l.external_id = %(external_id)s
+), link AS (
     INSERT INTO {LINKS.name} (id, issue_id, source, external_id, external_url, metadata, created_at)
-    VALUES (%(link_id)s, %(issue_id)s, %(source)s, %(external_id)s, %(external_url)s, %(metadata)s, %(now)s)
+    SELECT %(link_id)s, %(issue_id)s, %(source)s, %(external_id)s, %(external_url)s, %(metadata)s, %(now)s
+    WHERE NOT EXISTS (SELECT FROM found)
     ON CONFLICT (source, external_id) DO NOTHING
     RETURNING issue_id
 ), num AS (
@@ -58,7 +67,7 @@ WITH link AS (
     SELECT link.issue_id, num.number, %(prefix)s || '-' || num.number, %(title)s, %(description)s, %(priority)s,
            'open', %(assignee)s, %(now)s, %(now)s, NULL
     FROM link, num
-    RETURNING id, number, identifier
+    RETURNING id, identifier
 ), labels AS (
     INSERT INTO {ISSUE_LABELS.name} (issue_id, label_id)
     SELECT issue.id, label_id FROM issue, unnest(%(label_ids)s::text[]) AS label_id
@@ -69,13 +78,27 @@ WITH link AS (
 ), delivery AS (
     INSERT INTO {DELIVERIES.name}
         (id, source, request_id, event, outcome, reason, issue_id, headers, response, changes, created_at)
-    SELECT %(delivery_id)s, %(source)s, %(request_id)s, %(event)s, 'created', NULL, issue.id, %(headers)s,
+    SELECT %(delivery_id)s, %(source)s, %(request_id)s, %(event)s, 'created', NULL::text, issue.id, %(headers)s,
            jsonb_build_object('success', true, 'issue', jsonb_build_object('id', issue.id,
                                                                               'identifier', issue.identifier))
-           || %(response)s, NULL, %(now)s
+           || %(response)s, NULL::jsonb, %(now)s
     FROM issue
+    UNION ALL
+    SELECT %(delivery_id)s, %(source)s, %(request_id)s, %(event)s, 'deduplicated', %(message)s || found.identifier,
+           found.id, %(headers)s,
+           jsonb_build_object('success', true, 'deduplicated', true,
+                              'issue', jsonb_build_object('id', found.id, 'identifier', found.identifier))
+           || %(response)s || jsonb_build_object('message', %(message)s || found.identifier), NULL::jsonb,
+           %(now)s
+    FROM found
 )
-SELECT number, identifier FROM issue
+SELECT false AS found, issue.id, issue.identifier, NULL::text AS title, NULL::text AS description,
+       NULL::varchar AS priority, NULL::varchar AS status, NULL::text AS assignee, NULL::timestamptz AS created_at,
+       NULL::timestamptz AS closed_at, NULL::text AS source, NULL::text AS external_id, NULL::text AS external_url,
+       NULL::jsonb AS metadata
+FROM issue
+UNION ALL
+SELECT true, found.* FROM found
 """
 
 _RECORD = f"""
@@ -164,24 +187,28 @@ class PostgresIngestStore:
         if missing:
             async def work(connection: psycopg.AsyncConnection) -> None:
                 for label in missing:
-                    cursor = await connection.execute(_LABEL, {"id": new_id(), "name": storable(label.name),
-                                                               "color": storable(label.color), "now": utcnow()})
-                    cache[label.name] = (await cursor.fetchone())[0]
+                    params = {"id": new_id(), "name": storable(label.name), "color": storable(label.color)}
+                    row = None
+                    while row is None:
+                        # Empty only when another transaction inserted the name after this
+                        # statement's snapshot was taken: the next statement sees it.
+                        cursor = await connection.execute(_LABEL, params | {"now": utcnow()})
+                        row = await cursor.fetchone()
+                    cache[label.name] = row[0]
 
             await self._run(work)
         return list(dict.fromkeys(cache[label.name] for label in labels))
 
     async def create(self, source: str, draft: IssueDraft, prefix: str, label_ids: dict[str, str],
                      job_payload: Any | None, delivery: Mapping[str, Any], response: Mapping[str, Any]
-                     ) -> IssueView | None:
-        """Issue, link, labels, job and delivery row in one statement; None if the link exists."""
+                     ) -> Created | None:
+        """The issue's rows, or a duplicate's delivery row, in one statement; None if a race was lost."""
         labels = await self._label_ids(draft.labels, label_ids)
         now = utcnow()
-        issue_id = new_id()
         metadata = draft.link.metadata
         params = {
             "link_id": new_id(),
-            "issue_id": issue_id,
+            "issue_id": new_id(),
             "source": source,
             "external_id": storable(draft.link.external_id),
             "external_url": storable(draft.link.external_url),
@@ -201,19 +228,24 @@ class PostgresIngestStore:
             "event": storable(delivery["event"]),
             "headers": Jsonb(storable(dict(delivery["headers"]))),
             "response": Jsonb(storable(dict(response))),
+            "message": dedupe_message(""),
         }
 
-        async def work(connection: psycopg.AsyncConnection) -> tuple[int, str] | None:
-            cursor = await connection.execute(_CREATE, params)
+        async def work(connection: psycopg.AsyncConnection) -> dict[str, Any] | None:
+            cursor = connection.cursor(row_factory=dict_row)
+            await cursor.execute(_CREATE, params)
             return await cursor.fetchone()
 
         row = await self._run(work)
         if row is None:
             return None
-        number, identifier = row
-        return IssueView(id=issue_id, identifier=identifier, title=params["title"], description=params["description"],
-                         priority=draft.priority, status="open", assignee=draft.assignee, created_at=now,
-                         closed_at=None)
+        if row["found"]:
+            return Created(linked=LinkedIssue(issue=issue_view(row), link=link_view(row)),
+                           delivery_id=params["delivery_id"])
+        issue = IssueView(id=row["id"], identifier=row["identifier"], title=params["title"],
+                          description=params["description"], priority=draft.priority, status="open",
+                          assignee=draft.assignee, created_at=now, closed_at=None)
+        return Created(issue=issue)
 
     async def record(self, delivery: Mapping[str, Any], outcome: str, issue_id: str | None,
                      response: Mapping[str, Any]) -> None:

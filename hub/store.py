@@ -27,6 +27,7 @@ __all__ = [
     "issue_view",
     "load_issue_with_link",
     "record_delivery",
+    "replace_delivery",
     "storable",
 ]
 
@@ -226,12 +227,13 @@ async def record_delivery(
     headers: Mapping[str, str],
     response: Mapping[str, Any],
     changes: Iterable[Mapping[str, Any]] = (),
+    delivery_id: str | None = None,
 ) -> None:
-    """Append a row to the delivery log."""
+    """Append a row to the delivery log (``delivery_id``: its id, when the caller needs it)."""
     await connection.execute(
         sa.insert(DELIVERIES),
         storable({
-            "id": new_id(),
+            "id": delivery_id or new_id(),
             "source": source,
             "request_id": request_id,
             "event": event,
@@ -242,6 +244,19 @@ async def record_delivery(
             "response": dict(response),
             "changes": list(changes) or None,
         }) | {"created_at": utcnow()},
+    )
+
+
+async def replace_delivery(
+    connection: AsyncConnection, delivery_id: str, *, outcome: str, reason: str | None, issue_id: str | None,
+    response: Mapping[str, Any], changes: Iterable[Mapping[str, Any]] = (),
+) -> None:
+    """Rewrite the outcome of a delivery-log row written earlier in the same delivery."""
+    await connection.execute(
+        sa.update(DELIVERIES).where(DELIVERIES.c.id == delivery_id).values(
+            storable({"outcome": outcome, "reason": reason, "issue_id": issue_id, "response": dict(response),
+                      "changes": list(changes) or None})
+        )
     )
 
 
