@@ -164,6 +164,16 @@ async def test_hook_external_update_closes_comments_and_reopens(hub_client):
         assert [c["kind"] for c in reopened.json()["changes"]] == ["reopen", "comment"]
         issue = (await hc.client.get(f"/api/issues/{created['issue']['identifier']}")).json()
         assert issue["status"] == "open" and issue["closed_at"] is None
+        # The duplicate's row, logged with the lookup, was rewritten with what it changed: one
+        # row per delivery, saying what the answer said.
+        async with hc.hub.engine.connect() as connection:
+            rows = (await connection.execute(
+                sa.select(Delivery.__table__.c.outcome, Delivery.__table__.c.response, Delivery.__table__.c.changes)
+                .order_by(Delivery.__table__.c.created_at)
+            )).all()
+        assert [row.outcome for row in rows] == ["created", "updated", "deduplicated", "updated"]
+        assert rows[-1].response == reopened.json()
+        assert [change["kind"] for change in rows[-1].changes] == ["reopen", "comment"]
 
 
 async def test_update_for_unknown_record_is_skipped(hub_client):
