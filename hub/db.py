@@ -20,6 +20,7 @@ __all__ = [
     "async_url",
     "create_engine",
     "dialect_of",
+    "engine_pool_size",
     "is_postgres",
     "migration_config",
     "ping",
@@ -63,6 +64,11 @@ def is_postgres(url: str) -> bool:
     return dialect_of(url) == "postgresql"
 
 
+def engine_pool_size(settings: DatabaseSettings) -> int:
+    """Steady connections of the SQLAlchemy engine on PostgreSQL (webhooks have their own pool)."""
+    return max(2, settings.pool_size // 4)
+
+
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     """Create the async engine with connection limits that fail fast when the database is gone."""
     url = async_url(settings.url)
@@ -70,8 +76,8 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         timeout_ms = int(settings.statement_timeout_seconds * 1000)
         return create_async_engine(
             url,
-            pool_size=settings.pool_size,
-            max_overflow=settings.pool_size,
+            pool_size=engine_pool_size(settings),
+            max_overflow=engine_pool_size(settings),
             pool_timeout=settings.connect_timeout_seconds,
             pool_pre_ping=False,
             connect_args={

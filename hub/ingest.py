@@ -97,7 +97,7 @@ async def handle_webhook(
             await hub.ingest.record(delivery, answer.outcome, None, answer.body)
             return answer
         if decision.kind == "create":
-            return await _create(hub, source, payload, decision, delivery)
+            return await _create(hub, source, payload, body, decision, delivery)
         return await _update(hub, source, payload, decision, delivery)
     except _INTEGRITY_ERRORS:
         # The delivery row shares the transaction of everything the delivery changed, and
@@ -143,7 +143,8 @@ async def _record(connection: Any, delivery: dict[str, Any], answer: Answer, iss
     )
 
 
-async def _create(hub: "Hub", source: Source, payload: Any, decision: Decision, delivery: dict[str, Any]) -> Answer:
+async def _create(hub: "Hub", source: Source, payload: Any, body: bytes, decision: Decision,
+                  delivery: dict[str, Any]) -> Answer:
     # One call looks up the record and either creates the issue or logs the duplicate; the
     # UNIQUE link still decides every race: ``create`` writes nothing for the loser, which is
     # then answered with the winner's issue.
@@ -156,8 +157,13 @@ async def _create(hub: "Hub", source: Source, payload: Any, decision: Decision, 
                               "reason": f"no plugin builds issues for source {source.name}"}, "skipped")
         await hub.ingest.record(delivery, answer.outcome, None, answer.body)
         return answer
+    job_payload = None
+    if hub.has_enrichers:
+        # JSON can carry NUL only as the escape \u0000: without it in the body, the payload has
+        # none and need not be walked (store.storable) before it is stored.
+        job_payload = payload if b"\\u0000" not in body else store.storable(payload)
     created = await hub.ingest.create(source.name, draft, hub.settings.hub.issue_prefix, hub.label_ids,
-                                      payload if hub.has_enrichers else None, delivery, decision.response)
+                                      job_payload, delivery, decision.response)
     if created is None:
         log.info("%s Lost the race for %s: answering with the winner's issue", source.prefix, decision.external_id)
         return await _update(hub, source, payload, decision, delivery, dedupe=True)

@@ -65,7 +65,8 @@ class IngestStore(Protocol):
                      ) -> Created | None:
         """Create the issue unless ``(source, draft.link.external_id)`` is already linked.
 
-        One transaction. New: the issue, link, labels, job (when ``job_payload`` is not None)
+        One transaction. New: the issue, link, labels, job (when ``job_payload`` is not None;
+        the caller has made it ``store.storable``)
         and a ``created`` delivery row (``created_response``). Already linked: only a
         ``deduplicated`` delivery row (``dedupe_response``). None when a concurrent delivery
         linked the record first: nothing is written. Raises an integrity error on a replayed

@@ -221,7 +221,7 @@ class PostgresIngestStore:
             "assignee": storable(draft.assignee),
             "label_ids": labels,
             "job_id": new_id(),
-            "payload": Jsonb(storable(job_payload)),
+            "payload": Jsonb(job_payload),
             "enqueue": job_payload is not None,
             "delivery_id": new_id(),
             "request_id": storable(delivery["request_id"]),
