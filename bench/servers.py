@@ -36,11 +36,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: ASGI servers a run can compare, and the modules each needs beyond the project's own.
 SERVERS = {
-    # What ``hub serve`` runs: uvicorn with its defaults (uvloop and httptools when installed;
-    # the project depends on plain ``uvicorn``, so h11 and the asyncio loop).
+    # What ``hub serve`` runs: uvicorn with its defaults, which pick uvloop and httptools (the
+    # project depends on both).
     "uvicorn": (),
-    # uvicorn with its fast parts forced: ``uv run --with uvloop --with httptools ...``.
-    "uvicorn-fast": ("uvloop", "httptools"),
+    # uvicorn on its pure-Python parts (asyncio loop, h11), for comparison.
+    "uvicorn-h11": (),
     # granian (Rust HTTP, the app on an asyncio loop): ``uv run --with granian ...``.
     "granian": ("granian",),
 }
@@ -241,7 +241,7 @@ def project_python() -> str:
 
 
 def _python(*args: str, server: str = "") -> list[str]:
-    return [project_python() if server == "uvicorn" else sys.executable, *args]
+    return [project_python() if server in ("uvicorn", "uvicorn-h11") else sys.executable, *args]
 
 
 def hub_server(name: str, server: str, workdir: Path, config: str, env: dict[str, str]) -> ServerProcess:
@@ -278,9 +278,9 @@ def fake_github(workdir: Path, delay: float) -> ServerProcess:
 
 
 def _asgi_command(server: str, factory: str, port: int) -> list[str]:
-    if server in ("uvicorn", "uvicorn-fast"):
+    if server in ("uvicorn", "uvicorn-h11"):
         # The same settings `hub serve` gives uvicorn: one process, no access log.
-        fast = ["--loop", "uvloop", "--http", "httptools"] if server == "uvicorn-fast" else []
+        fast = ["--loop", "asyncio", "--http", "h11"] if server == "uvicorn-h11" else []
         return _python("-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(port),
                        "--no-access-log", "--log-level", "warning", *fast, server=server)
     if server == "granian":
