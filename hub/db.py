@@ -32,6 +32,8 @@ __all__ = [
 log = logging.getLogger("hub.db")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: How long an SQLite writer waits for another connection's write lock before failing.
+SQLITE_BUSY_TIMEOUT_SECONDS = 10.0
 #: Any constant: migrations of concurrently starting processes take turns on this advisory lock.
 _MIGRATION_LOCK = 7_401_133
 
@@ -116,7 +118,7 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

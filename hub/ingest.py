@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -28,9 +29,9 @@ log = logging.getLogger("hub.webhook")
 
 #: Errors that mean "the database is not reachable right now": answered 503, not 500.
 DATABASE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, psycopg.OperationalError,
-                   psycopg.InterfaceError, ConnectionError, TimeoutError)
-#: A UNIQUE or FOREIGN KEY violation, from SQLAlchemy or from psycopg on the PostgreSQL hot path.
-_INTEGRITY_ERRORS = (sa.exc.IntegrityError, psycopg.IntegrityError)
+                   psycopg.InterfaceError, sqlite3.OperationalError, ConnectionError, TimeoutError)
+#: A UNIQUE or FOREIGN KEY violation, from SQLAlchemy or from a driver on a hot path.
+_INTEGRITY_ERRORS = (sa.exc.IntegrityError, psycopg.IntegrityError, sqlite3.IntegrityError)
 
 _UNSAFE_HEADER_WORDS = ("signature", "authorization", "cookie", "token", "secret", "api-key")
 _REQUEST_ID_HEADERS = ("request-id", "x-request-id", "x-github-delivery")

@@ -2,9 +2,11 @@
 
 ``handle_webhook`` needs only these on the common paths (a new issue; a duplicate with nothing
 to change). ``open_ingest_store`` picks the implementation for the database: on PostgreSQL,
-``hub.pg_ingest`` writes a new issue in one statement through psycopg directly; elsewhere (SQLite)
-this module's ``SqlAlchemyIngestStore`` runs the same work as one SQLAlchemy transaction. Rarer
-paths (updates with changes, replays, skips) stay on SQLAlchemy in ``hub.ingest``.
+``hub.pg_ingest`` writes a new issue in one statement through psycopg directly; on SQLite
+``hub.sqlite_ingest`` runs each transaction on a thread of its own with the stdlib driver. Both
+were measured against SQLAlchemy's async layer, which cost several times their CPU per delivery
+(docs/performance.md). Rarer paths (updates with changes, replays) stay on SQLAlchemy in
+``hub.ingest``.
 """
 
 from __future__ import annotations
@@ -12,16 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import make_url
 
-from hub import store
-from hub.config import DatabaseSettings
-from hub.db import is_postgres
-from hub.models import new_id
+from hub.config import ConfigError, DatabaseSettings
+from hub.db import SQLITE_BUSY_TIMEOUT_SECONDS, async_url, is_postgres
 from hub.store import LinkedIssue
 from hub.types import IssueDraft, IssueView
 
-__all__ = ["Created", "IngestStore", "SqlAlchemyIngestStore", "created_response", "dedupe_message", "dedupe_response",
+__all__ = ["Created", "IngestStore", "created_response", "dedupe_message", "dedupe_response",
            "open_ingest_store"]
 
 
@@ -81,57 +81,16 @@ class IngestStore(Protocol):
         """Release connections."""
 
 
-class SqlAlchemyIngestStore:
-    """The hot path over the app's SQLAlchemy engine: one transaction per call."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-
-    async def find_linked(self, source: str, external_id: str) -> LinkedIssue | None:
-        """The issue linked to ``(source, external_id)``, or None."""
-        async with self.engine.connect() as connection:
-            return await store.find_linked_issue(connection, source, external_id)
-
-    async def create(self, source: str, draft: IssueDraft, prefix: str, label_ids: dict[str, str],
-                     job_payload: Any | None, delivery: Mapping[str, Any], response: Mapping[str, Any]
-                     ) -> Created | None:
-        """Lookup, then the issue's rows or a duplicate's delivery row, in one transaction."""
-        async with self.engine.connect() as connection:
-            async with connection.begin() as transaction:
-                linked = await store.find_linked_issue(connection, source, draft.link.external_id)
-                if linked is not None:
-                    delivery_id = new_id()
-                    body = dedupe_response(linked.issue, response)
-                    await store.record_delivery(connection, **delivery, outcome="deduplicated",
-                                                reason=body["message"], issue_id=linked.issue.id, response=body,
-                                                delivery_id=delivery_id)
-                    return Created(linked=linked, delivery_id=delivery_id)
-                issue = await store.insert_issue(connection, source, draft, prefix, label_ids)
-                if issue is None:
-                    await transaction.rollback()
-                    return None
-                if job_payload is not None:
-                    await store.enqueue_job(connection, "enrich", issue.id, source, job_payload)
-                await store.record_delivery(connection, **delivery, outcome="created", reason=None,
-                                            issue_id=issue.id, response=created_response(issue, response))
-        return Created(issue=issue)
-
-    async def record(self, delivery: Mapping[str, Any], outcome: str, issue_id: str | None,
-                     response: Mapping[str, Any]) -> None:
-        """Append one row to the delivery log."""
-        async with self.engine.begin() as connection:
-            await store.record_delivery(connection, **delivery, outcome=outcome,
-                                        reason=response.get("reason") or response.get("message"),
-                                        issue_id=issue_id, response=response)
-
-    async def close(self) -> None:
-        """Nothing of its own: the engine belongs to the Hub."""
-
-
-async def open_ingest_store(settings: DatabaseSettings, engine: AsyncEngine) -> IngestStore:
+async def open_ingest_store(settings: DatabaseSettings) -> IngestStore:
     """The fastest implementation for the configured database."""
     if is_postgres(settings.url):
         from hub.pg_ingest import PostgresIngestStore
 
         return await PostgresIngestStore.open(settings)
-    return SqlAlchemyIngestStore(engine)
+    from hub.sqlite_ingest import SqliteIngestStore
+
+    path = make_url(async_url(settings.url)).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        # Migrations, the engine and the webhook path each open their own connection.
+        raise ConfigError(f"[database] url: SQLite needs a file path, not {path or 'an empty one'!r}")
+    return await SqliteIngestStore.open(path, SQLITE_BUSY_TIMEOUT_SECONDS)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub import db
 from hub.cache import DbCache
 from hub.config import ConfigError, Settings
-from hub.ingest_store import IngestStore, SqlAlchemyIngestStore, open_ingest_store
+from hub.ingest_store import IngestStore, open_ingest_store
 from hub.jobs import Worker
 from hub.plugins import sources
 from hub.types import Source
@@ -42,14 +42,14 @@ class Hub:
     settings: Settings
     pm: pluggy.PluginManager
     engine: AsyncEngine
+    #: The webhook hot path's database calls (its own driver connections).
+    ingest: IngestStore
     http: httpx.AsyncClient
     sources: dict[str, Source] = field(default_factory=dict)
     worker: Worker | None = None
 
     def __post_init__(self) -> None:
         self.cache = DbCache(self.engine)
-        #: The webhook hot path's database calls (``running`` swaps in the PostgreSQL one).
-        self.ingest: IngestStore = SqlAlchemyIngestStore(self.engine)
         # Decided once: the hot path must not ask pluggy on every delivery.
         self.has_enrichers = bool(self.pm.hook.enrich_description.get_hookimpls())
         #: Label name -> id, filled as labels are first used (labels never change once created).
@@ -75,12 +75,12 @@ class Hub:
         check_plugins(settings, pm)
         if migrate:
             await db.upgrade(settings.database.url)
+        ingest = await open_ingest_store(settings.database)
         engine = db.create_engine(settings.database)
         http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS, transport=http_transport)
-        hub = cls(settings=settings, pm=pm, engine=engine, http=http,
+        hub = cls(settings=settings, pm=pm, engine=engine, ingest=ingest, http=http,
                   sources={source.name: source for source in sources(pm)})
         try:
-            hub.ingest = await open_ingest_store(settings.database, engine)
             if start_worker and settings.worker.enabled:
                 hub.worker = Worker(hub)
                 hub.worker.start()

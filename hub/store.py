@@ -1,8 +1,9 @@
-"""The hub's writes and reads, as small functions over an async connection.
+"""The hub's writes and reads, as small functions over an async SQLAlchemy connection.
 
-The webhook path uses SQLAlchemy Core on one connection and one transaction: one statement per
-row, no ORM unit-of-work, and conflicts resolved by the database (ON CONFLICT), not by a prior
-SELECT.
+Updates with changes, replays, the API and the worker use these: SQLAlchemy Core, one statement
+per row, no ORM unit-of-work, conflicts resolved by the database (ON CONFLICT). The webhook hot
+path (a new issue, a duplicate) is in ``hub.pg_ingest`` and ``hub.sqlite_ingest``, which share
+this module's table objects and ``storable``.
 """
 
 from __future__ import annotations
@@ -16,14 +17,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.models import as_utc, Comment, Delivery, ExternalIssue, Issue, IssueLabel, IssueNumber, Job, Label, new_id, utcnow
-from hub.types import Change, IssueDraft, IssueView, LinkView
+from hub.types import Change, IssueView, LinkView
 
 __all__ = [
     "LinkedIssue",
     "apply_changes",
-    "enqueue_job",
     "find_linked_issue",
-    "insert_issue",
     "issue_view",
     "load_issue_with_link",
     "record_delivery",
@@ -108,52 +107,6 @@ async def find_linked_issue(connection: AsyncConnection, source: str, external_i
     return LinkedIssue(issue=issue_view(row), link=link_view(row))
 
 
-async def insert_issue(
-    connection: AsyncConnection, source: str, draft: IssueDraft, prefix: str, label_ids: dict[str, str] | None = None
-) -> IssueView | None:
-    """Insert the issue, its link and its labels; None when the link already exists.
-
-    The link insert is ON CONFLICT DO NOTHING: losing a race to another delivery of the same
-    external record is a normal outcome. The caller must then roll back (the issue row written
-    here belongs to nobody) and answer with the winner's issue.
-    """
-    number = (await connection.execute(sa.insert(NUMBERS).returning(NUMBERS.c.number))).scalar_one()
-    now = utcnow()
-    values = {
-        "id": new_id(),
-        "number": number,
-        "identifier": f"{prefix}-{number}",
-        "title": storable(draft.title),
-        "description": storable(draft.description),
-        "priority": draft.priority,
-        "status": "open",
-        "assignee": draft.assignee,
-        "created_at": now,
-        "updated_at": now,
-        "closed_at": None,
-    }
-    await connection.execute(sa.insert(ISSUES), values)
-    link = (
-        _insert(connection, LINKS)
-        .values(
-            id=new_id(),
-            issue_id=values["id"],
-            source=source,
-            external_id=storable(draft.link.external_id),
-            external_url=storable(draft.link.external_url),
-            metadata=storable(dict(draft.link.metadata)) if draft.link.metadata is not None else None,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["source", "external_id"])
-        .returning(LINKS.c.id)
-    )
-    if (await connection.execute(link)).first() is None:
-        return None
-    for label in draft.labels:
-        await attach_label(connection, values["id"], label.name, label.color, label_ids)
-    return issue_view(values)
-
-
 async def attach_label(
     connection: AsyncConnection, issue_id: str, name: str, color: str, label_ids: dict[str, str] | None = None
 ) -> None:
@@ -189,30 +142,6 @@ async def _label_id(connection: AsyncConnection, name: str, color: str) -> tuple
         return label_id, True
     existing = sa.select(LABELS.c.id).where(LABELS.c.name == storable(name))
     return (await connection.execute(existing)).scalar_one(), False
-
-
-async def enqueue_job(
-    connection: AsyncConnection, kind: str, issue_id: str, source: str, payload: Any, run_after: datetime | None = None
-) -> str:
-    """Write a job row (the outbox): it commits or rolls back with the delivery that caused it."""
-    now = utcnow()
-    job_id = new_id()
-    await connection.execute(
-        sa.insert(JOBS),
-        {
-            "id": job_id,
-            "kind": kind,
-            "issue_id": issue_id,
-            "source": source,
-            "payload": storable(payload),
-            "status": "queued",
-            "attempts": 0,
-            "run_after": run_after or now,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
-    return job_id
 
 
 async def record_delivery(
