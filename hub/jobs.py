@@ -90,13 +90,36 @@ class Worker:
             self._wakeup.clear()
 
     async def run_due(self) -> int:
-        """Claim and run due jobs until none is due; return how many ran."""
+        """Run due jobs, up to ``batch_size`` at once, until none is due or running; return how many ran.
+
+        Enrichment mostly waits on HTTP (GitHub): one job after another, a slow API let the queue
+        grow during a burst (measured: 12 jobs done while 2,387 queued with GitHub answering in
+        5 s). A free slot is filled as soon as a job finishes or a delivery wakes the worker.
+        """
+        settings = self.hub.settings.worker
+        running: set[asyncio.Task[None]] = set()
         count = 0
-        while jobs := await self.claim(self.hub.settings.worker.batch_size):
-            for job in jobs:
-                await self._run(job)
-                count += 1
-        return count
+        try:
+            while True:
+                if len(running) < settings.batch_size:
+                    for job in await self.claim(settings.batch_size - len(running)):
+                        running.add(asyncio.create_task(self._run(job), name=f"hub-job-{job.id}"))
+                if not running:
+                    return count
+                woken = asyncio.ensure_future(self._wakeup.wait())
+                done, _ = await asyncio.wait({*running, woken}, timeout=settings.poll_interval_seconds,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+                if woken in done:
+                    self._wakeup.clear()
+                finished = done - {woken}
+                running -= finished
+                count += len(finished)
+        finally:
+            # Cancelled (shutdown) or the database failed: each job releases its claim itself.
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
     async def prune_deliveries(self, every: timedelta = timedelta(minutes=10)) -> int:
         """Delete delivery-log rows older than ``[hub] delivery_retention_days`` (at most every ``every``).

@@ -105,3 +105,25 @@ async def test_github_down_leaves_the_issue_intact_and_the_job_failed(hub_client
     assert failed["jobs"][0]["attempts"] == 2
     assert "502" in failed["jobs"][0]["last_error"]
     assert "ghp_flowTestToken0001" not in json.dumps(failed)
+
+
+async def test_claimed_jobs_wait_on_github_together_not_one_after_another(hub_client):
+    github = GatedGitHub()
+    async with hub_client(raw=RAW, env=ENV, transport=httpx.MockTransport(github.handle), start_worker=True) as hc:
+        identifiers = []
+        for issue_id in ("9001", "9002", "9003"):
+            payload = json.loads(sentry_body())
+            payload["data"]["issue"]["id"] = issue_id
+            body = json.dumps(payload).encode()
+            response = await hc.client.post("/api/sentry/webhook", content=body, headers=sentry_headers(body))
+            identifiers.append(response.json()["issue"]["identifier"])
+
+        async def three_jobs_waiting_on_github() -> None:
+            while len(github.requests) < 3:
+                await asyncio.sleep(0.01)
+
+        # GitHub has answered nothing yet: three requests in flight means three jobs at once.
+        await asyncio.wait_for(three_jobs_waiting_on_github(), 10)
+        github.release.set()
+        for identifier in identifiers:
+            await wait_for_job(hc, identifier, "done")
