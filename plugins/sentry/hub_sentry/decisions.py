@@ -4,7 +4,8 @@ alerts, and the project filter."""
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from hub import Decision
 

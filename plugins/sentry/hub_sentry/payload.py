@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = [
     "RESOURCE_KEYS", "IssuePayload", "PayloadError", "read_issue_payload", "required_object", "required_text",

@@ -7,7 +7,8 @@ Webhook frames are snake_case (``abs_path``, ``in_app``); the REST API's are cam
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Mapping
+from collections.abc import Mapping
+from typing import Any, Iterable
 from urllib.parse import quote
 
 import httpx
