@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import profile as profiling
+from bench.baseline import POOL_MAX
 from bench.databases import DEFAULT_POSTGRES, Postgres, count_rows, postgres_sessions
 from bench.load import LoadSpec
 from bench.servers import (
@@ -101,6 +102,12 @@ class Contender:
     def key(self) -> str:
         """Unique name: database/server/label."""
         return f"{self.target.database}/{self.target.server}/{self.label}"
+
+
+#: A hub's PostgreSQL connections under webhook load: ``[database] pool_size`` (20) for webhooks
+#: and its engine's steady quarter of that (hub/db.py engine_pool_size; webhooks that create or
+#: deduplicate never need the engine's overflow).
+HUB_CONNECTIONS = 25
 
 
 def _say(message: str) -> None:
@@ -375,12 +382,15 @@ def run(options: Options) -> dict[str, Any]:
             cleanup.callback(pg.drop_all)
         targets, contenders, helpers = _plan(options, workdir, pg)
         if pg is not None:
-            # Each PostgreSQL server keeps 10 connections; the one under load may open 10 more.
-            wanted = 10 * sum(1 for target in targets if target.database == "postgresql") + 10
+            # Once loaded, a baseline keeps its 20 connections and a hub its webhook pool and engine
+            # (each pool keeps what it opened for minutes), and the runner needs a few to count
+            # rows at the end: refuse a run that cannot finish.
+            wanted = sum(POOL_MAX if target.role == "baseline" else HUB_CONNECTIONS
+                         for target in targets if target.database == "postgresql") + 3
             spare = pg.spare_connections()
             if wanted > spare:
-                _say(f"bench: warning: the servers may open {wanted} PostgreSQL connections, the server has "
-                     f"{spare} spare (max_connections): expect 503s; run fewer --server at once")
+                raise RuntimeError(f"the servers would open up to {wanted} PostgreSQL connections and the server "
+                                   f"accepts {spare} more (max_connections): compare fewer --server at once")
         processes = helpers + [target.process for target in targets]
 
         def stop_everything() -> None:
