@@ -72,7 +72,7 @@ def _postgres_version(options: Options) -> str | None:
     try:
         import psycopg
 
-        from bench.databases import libpq_url
+        from hub.db import libpq_url
 
         with psycopg.connect(libpq_url(options.postgres), connect_timeout=5) as connection:
             return connection.execute("SHOW server_version").fetchone()[0]

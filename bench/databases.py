@@ -9,16 +9,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["DEFAULT_POSTGRES", "Postgres", "count_rows", "libpq_url", "postgres_sessions"]
+from hub.db import libpq_url
+
+__all__ = ["DEFAULT_POSTGRES", "Postgres", "count_rows", "postgres_sessions"]
 
 #: The server the test suite uses too; ``--postgres`` or BENCH_POSTGRES_URL name another.
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def libpq_url(url: str) -> str:
-    """A libpq URL (SQLAlchemy's ``postgresql+psycopg://`` spelling accepted)."""
-    scheme, sep, rest = url.partition("://")
-    return f"postgresql://{rest}" if sep and scheme.startswith("postgres") else url
 
 
 class Postgres:

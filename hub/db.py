@@ -22,6 +22,7 @@ __all__ = [
     "dialect_of",
     "engine_pool_size",
     "is_postgres",
+    "libpq_url",
     "migration_config",
     "ping",
     "sync_url",
@@ -54,6 +55,11 @@ def sync_url(url: str) -> str:
     if url.startswith("sqlite+aiosqlite://"):
         return "sqlite://" + url[len("sqlite+aiosqlite://"):]
     return url
+
+
+def libpq_url(url: str) -> str:
+    """A PostgreSQL URL as libpq and psycopg expect it (no SQLAlchemy driver suffix)."""
+    return make_url(async_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def dialect_of(url: str) -> str:

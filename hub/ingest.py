@@ -133,15 +133,8 @@ async def _record(connection: Any, delivery: dict[str, Any], answer: Answer, iss
         await store.replace_delivery(connection, replaces, outcome=answer.outcome, reason=reason, issue_id=issue_id,
                                      response=answer.body, changes=answer.changes)
         return
-    await store.record_delivery(
-        connection,
-        **delivery,
-        outcome=answer.outcome,
-        reason=answer.body.get("reason") or answer.body.get("message"),
-        issue_id=issue_id,
-        response=answer.body,
-        changes=answer.changes,
-    )
+    await store.record_delivery(connection, **delivery, outcome=answer.outcome, reason=reason, issue_id=issue_id,
+                                response=answer.body, changes=answer.changes)
 
 
 async def _create(hub: "Hub", source: Source, payload: Any, body: bytes, decision: Decision,

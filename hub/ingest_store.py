@@ -66,9 +66,9 @@ class IngestStore(Protocol):
         """Create the issue unless ``(source, draft.link.external_id)`` is already linked.
 
         One transaction. New: the issue, link, labels, job (when ``job_payload`` is not None;
-        the caller has made it ``store.storable``)
-        and a ``created`` delivery row (``created_response``). Already linked: only a
-        ``deduplicated`` delivery row (``dedupe_response``). None when a concurrent delivery
+        the caller has made it ``store.storable``) and a ``created`` delivery row
+        (``created_response``). Already linked: only a ``deduplicated`` delivery row
+        (``dedupe_response``). None when a concurrent delivery
         linked the record first: nothing is written. Raises an integrity error on a replayed
         Request-ID or a stale cached label id (nothing written).
         """

@@ -16,17 +16,16 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy.engine import make_url
 
 from hub.config import DatabaseSettings
-from hub.db import async_url
+from hub.db import libpq_url
 from hub.ingest_store import Created, dedupe_message
 from hub.models import new_id, utcnow
 from hub.store import DELIVERIES, ISSUE_LABELS, ISSUES, JOBS, LABELS, LINKS, NUMBERS, LinkedIssue, issue_view, \
     link_view, storable
 from hub.types import IssueDraft, IssueView
 
-__all__ = ["PostgresIngestStore", "libpq_url"]
+__all__ = ["PostgresIngestStore"]
 
 log = logging.getLogger("hub.db")
 
@@ -117,11 +116,6 @@ WITH new AS (
 )
 SELECT id FROM new UNION ALL SELECT id FROM {LABELS.name} WHERE name = %(name)s
 """
-
-
-def libpq_url(url: str) -> str:
-    """The hub's database URL as psycopg expects it (no SQLAlchemy driver suffix)."""
-    return make_url(async_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class PostgresIngestStore:
