@@ -238,3 +238,25 @@ async def test_a_fresh_label_under_concurrency_never_fails_a_delivery(hub_client
         ])
         assert [r.status_code for r in responses] == [200] * 60
         assert await count(hc.hub, Issue) == 60
+
+
+async def test_the_logged_answers_are_the_answers_sent(hub_client):
+    # On PostgreSQL the created and deduplicated rows' responses are built in SQL, beside the
+    # answers built in Python: a replay sends the logged one, which must be the same JSON.
+    async with hub_client() as hc:
+        sent = []
+        for request_id in ("new", "dup"):
+            headers = {**JSON, "request-id": request_id}
+            sent.append(await hc.client.post("/api/echo/webhook", content=body(id="e9", action="open"), headers=headers))
+        assert "deduplicated" not in sent[0].json() and sent[1].json()["deduplicated"] is True
+        for request_id, answer in zip(("new", "dup"), sent):
+            headers = {**JSON, "request-id": request_id}
+            replay = await hc.client.post("/api/echo/webhook", content=body(id="e9", action="open"), headers=headers)
+            assert replay.json() == answer.json()
+        async with hc.hub.engine.connect() as connection:
+            reasons = (await connection.execute(
+                sa.select(Delivery.__table__.c.outcome, Delivery.__table__.c.reason)
+                .order_by(Delivery.__table__.c.created_at)
+            )).all()
+        assert [tuple(row) for row in reasons] == [("created", None),
+                                                   ("deduplicated", "Issue already tracked as CHIPP-1")]
