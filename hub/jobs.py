@@ -106,12 +106,18 @@ class Worker:
                         running.add(asyncio.create_task(self._run(job), name=f"hub-job-{job.id}"))
                 if not running:
                     return count
-                woken = asyncio.ensure_future(self._wakeup.wait())
-                done, _ = await asyncio.wait({*running, woken}, timeout=settings.poll_interval_seconds,
+                waiters: set[asyncio.Future[Any]] = set(running)
+                # A wake-up (a delivery enqueued a job) matters only with a free slot; with every
+                # slot busy, hundreds of deliveries a second must not each spin this loop.
+                woken = asyncio.ensure_future(self._wakeup.wait()) if len(running) < settings.batch_size else None
+                if woken is not None:
+                    waiters.add(woken)
+                done, _ = await asyncio.wait(waiters, timeout=settings.poll_interval_seconds,
                                              return_when=asyncio.FIRST_COMPLETED)
-                woken.cancel()
-                if woken in done:
-                    self._wakeup.clear()
+                if woken is not None:
+                    woken.cancel()
+                    if woken in done:
+                        self._wakeup.clear()
                 finished = done - {woken}
                 running -= finished
                 count += len(finished)
