@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from hub.config import DatabaseSettings
 from hub.db import libpq_url
 from hub.ingest_store import Created, dedupe_message
+from hub.pg_batch import CREATE_MANY, CreateBatcher, batch_params
 from hub.models import new_id, utcnow
 from hub.store import DELIVERIES, ISSUE_LABELS, ISSUES, JOBS, LABELS, LINKS, NUMBERS, LinkedIssue, issue_view, \
     link_view, storable
@@ -121,8 +122,9 @@ SELECT id FROM new UNION ALL SELECT id FROM {LABELS.name} WHERE name = %(name)s
 class PostgresIngestStore:
     """``IngestStore`` on PostgreSQL over a psycopg pool of autocommit connections."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool, max_in_flight: int) -> None:
         self.pool = pool
+        self.batcher = CreateBatcher(self._create_many, self._create_one, max_in_flight)
 
     @classmethod
     async def open(cls, settings: DatabaseSettings) -> "PostgresIngestStore":
@@ -142,7 +144,9 @@ class PostgresIngestStore:
             name="hub-ingest",
         )
         await pool.open(wait=False)
-        return cls(pool)
+        # A quarter of the connections write creates at once; more deliveries than that wait
+        # and go out together (hub.pg_batch), leaving connections for lookups and records.
+        return cls(pool, max_in_flight=max(1, settings.pool_size // 4))
 
     async def close(self) -> None:
         """Close every connection of the pool."""
@@ -225,12 +229,7 @@ class PostgresIngestStore:
             "message": dedupe_message(""),
         }
 
-        async def work(connection: psycopg.AsyncConnection) -> dict[str, Any] | None:
-            cursor = connection.cursor(row_factory=dict_row)
-            await cursor.execute(_CREATE, params)
-            return await cursor.fetchone()
-
-        row = await self._run(work)
+        row = await self.batcher.create(params)
         if row is None:
             return None
         if row["found"]:
@@ -240,6 +239,23 @@ class PostgresIngestStore:
                           description=params["description"], priority=draft.priority, status="open",
                           assignee=draft.assignee, created_at=now, closed_at=None)
         return Created(issue=issue)
+
+    async def _create_one(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        async def work(connection: psycopg.AsyncConnection) -> dict[str, Any] | None:
+            cursor = connection.cursor(row_factory=dict_row)
+            await cursor.execute(_CREATE, params)
+            return await cursor.fetchone()
+
+        return await self._run(work)
+
+    async def _create_many(self, rows: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        async def work(connection: psycopg.AsyncConnection) -> list[dict[str, Any]]:
+            cursor = connection.cursor(row_factory=dict_row)
+            await cursor.execute(CREATE_MANY, batch_params(rows))
+            return await cursor.fetchall()
+
+        by_ord = {row["ord"]: row for row in await self._run(work)}
+        return [by_ord.get(ord_) for ord_ in range(len(rows))]
 
     async def record(self, delivery: Mapping[str, Any], outcome: str, issue_id: str | None,
                      response: Mapping[str, Any]) -> None:
