@@ -142,6 +142,13 @@ async def _create(hub: "Hub", source: Source, payload: Any, body: bytes, decisio
     # One call looks up the record and either creates the issue or logs the duplicate; the
     # UNIQUE link still decides every race: ``create`` writes nothing for the loser, which is
     # then answered with the winner's issue.
+    key = (source.name, decision.external_id)
+    if key in hub.recent_links:
+        # Seen linked before: a duplicate, most likely. Its write needs no draft.
+        created = await hub.ingest.log_duplicate(source.name, decision.external_id, delivery, decision.response)
+        if created is not None:
+            return await _dedupe(hub, source, payload, decision, delivery, created)
+        hub.recent_links.discard(key)
     draft = hub.pm.hook.build_issue(source=source.name, payload=payload, config=hub.settings)
     if draft is None:
         linked = await hub.ingest.find_linked(source.name, decision.external_id)
@@ -161,6 +168,7 @@ async def _create(hub: "Hub", source: Source, payload: Any, body: bytes, decisio
     if created is None:
         log.info("%s Lost the race for %s: answering with the winner's issue", source.prefix, decision.external_id)
         return await _update(hub, source, payload, decision, delivery, dedupe=True)
+    hub.recent_links.add(key)
     if created.linked is not None:
         return await _dedupe(hub, source, payload, decision, delivery, created)
     issue = created.issue

@@ -11,6 +11,7 @@ were measured against SQLAlchemy's async layer, which cost several times their C
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
 
@@ -21,7 +22,7 @@ from hub.db import SQLITE_BUSY_TIMEOUT_SECONDS, async_url, is_postgres
 from hub.store import LinkedIssue
 from hub.types import IssueDraft, IssueView
 
-__all__ = ["Created", "IngestStore", "created_response", "dedupe_message", "dedupe_response",
+__all__ = ["Created", "IngestStore", "RecentLinks", "created_response", "dedupe_message", "dedupe_response",
            "open_ingest_store"]
 
 
@@ -54,6 +55,34 @@ def created_response(issue: IssueView, response: Mapping[str, Any]) -> dict[str,
     return {"success": True, "issue": {"id": issue.id, "identifier": issue.identifier}, **response}
 
 
+class RecentLinks:
+    """Records this process saw linked lately: a hint to try a duplicate's cheaper write first.
+
+    A duplicate needs no draft (``build_issue``) and writes one row; trying that first for a
+    record seen linked saves both when, as in an alert storm, the same record comes again and
+    again. Only a hint: a link gone since (its issue deleted by hand) makes ``log_duplicate``
+    find nothing, and the delivery takes the create path. Bounded, oldest out first.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._keys: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self._keys
+
+    def add(self, key: tuple[str, str]) -> None:
+        """Remember ``(source, external_id)`` as linked."""
+        self._keys[key] = None
+        self._keys.move_to_end(key)
+        if len(self._keys) > self.size:
+            self._keys.popitem(last=False)
+
+    def discard(self, key: tuple[str, str]) -> None:
+        """Forget ``(source, external_id)``."""
+        self._keys.pop(key, None)
+
+
 class IngestStore(Protocol):
     """The three database calls of a webhook's common paths."""
 
@@ -72,6 +101,11 @@ class IngestStore(Protocol):
         linked the record first: nothing is written. Raises an integrity error on a replayed
         Request-ID or a stale cached label id (nothing written).
         """
+
+    async def log_duplicate(self, source: str, external_id: str, delivery: Mapping[str, Any],
+                            response: Mapping[str, Any]) -> Created | None:
+        """When ``(source, external_id)`` is linked: its ``deduplicated`` delivery row, as ``create``
+        writes it, in one transaction. None, with nothing written, when it is not linked."""
 
     async def record(self, delivery: Mapping[str, Any], outcome: str, issue_id: str | None,
                      response: Mapping[str, Any]) -> None:

@@ -1,14 +1,13 @@
-"""Group commit for the PostgreSQL create path: deliveries that arrive together are written together.
+"""The PostgreSQL hot path's statements, and group commit: deliveries that arrive together are written together.
 
-While ``max_in_flight`` create statements are running, further deliveries wait in a queue; the
-next statement takes everything queued (up to ``max_batch``) and writes it as one multi-row
-statement, so a burst costs one round trip, one statement start and one WAL flush per batch
-instead of per delivery. Every delivery is still answered only after its rows are committed.
-A lone delivery is written at once, alone: batching adds no wait when the hub is idle.
-
-The multi-row statement is ``hub.pg_ingest``'s single-row statement over ``unnest``-ed arrays.
-If it fails (a replayed Request-ID, a stale label id: one row spoils the statement), each
-delivery of the batch is written again on its own, so each gets its own outcome.
+Each statement takes its rows as ``unnest``-ed arrays, ``ord`` telling them apart, so one
+statement serves one delivery or many. While ``max_in_flight`` statements of a kind are running,
+further deliveries wait in a queue; the next statement takes everything queued (up to
+``max_batch``), so a burst costs one round trip, one statement start and one WAL flush per batch
+instead of per delivery. Every delivery is still answered only after its rows are committed, and
+a lone delivery is written at once: batching adds no wait when the hub is idle. If a batch fails
+(a replayed Request-ID, a stale label id: one row spoils the statement), each of its deliveries
+is written again alone, so each gets its own outcome.
 """
 
 from __future__ import annotations
@@ -19,31 +18,65 @@ from typing import Any, Awaitable, Callable
 
 from hub.store import DELIVERIES, ISSUE_LABELS, ISSUES, JOBS, LINKS, NUMBERS
 
-__all__ = ["CreateBatcher", "CREATE_MANY"]
+__all__ = ["Batcher", "CREATE_COLUMNS", "CREATE_MANY", "DEDUPE_COLUMNS", "DEDUPE_MANY", "batch_params"]
 
 log = logging.getLogger("hub.db")
 
 #: Per-delivery parameters, in the order of the arrays ``CREATE_MANY`` unnests.
-COLUMNS = (
+CREATE_COLUMNS = (
     ("link_id", "text"), ("issue_id", "text"), ("source", "text"), ("external_id", "text"),
     ("external_url", "text"), ("metadata", "jsonb"), ("title", "text"), ("description", "text"),
     ("priority", "text"), ("assignee", "text"), ("job_id", "text"), ("payload", "jsonb"), ("enqueue", "bool"),
     ("delivery_id", "text"), ("request_id", "text"), ("event", "text"), ("headers", "jsonb"), ("response", "jsonb"),
 )
 
-# Read ``hub.pg_ingest._CREATE`` first: this is the same statement for many rows, ``ord`` telling
-# them apart. Two deliveries of one record in a batch: the second link insert meets the first
-# and does nothing, so the second gets no row back and is written again alone (a duplicate).
-CREATE_MANY = f"""
-WITH input AS (
-    SELECT * FROM unnest(%(ord)s::int[], {", ".join(f"%({name})s::{kind}[]" for name, kind in COLUMNS)})
-        AS t(ord, {", ".join(name for name, _ in COLUMNS)})
-), found AS (
+#: ... and the arrays ``DEDUPE_MANY`` unnests.
+DEDUPE_COLUMNS = (
+    ("source", "text"), ("external_id", "text"), ("delivery_id", "text"), ("request_id", "text"), ("event", "text"),
+    ("headers", "jsonb"), ("response", "jsonb"),
+)
+
+
+def _input(columns: tuple[tuple[str, str], ...]) -> str:
+    return (f"SELECT * FROM unnest(%(ord)s::int[], {', '.join(f'%({name})s::{kind}[]' for name, kind in columns)})"
+            f" AS t(ord, {', '.join(name for name, _ in columns)})")
+
+
+# The deliveries' records already linked: the lookup, and the issue and link hooks receive.
+_FOUND = f"""
     SELECT input.ord, i.id, i.identifier, i.title, i.description, i.priority, i.status, i.assignee, i.created_at,
            i.closed_at, l.source, l.external_id, l.external_url, l.metadata
     FROM input
     JOIN {LINKS.name} AS l ON l.source = input.source AND l.external_id = input.external_id
     JOIN {ISSUES.name} AS i ON i.id = l.issue_id
+"""
+
+# A duplicate's delivery row; its response is dedupe_response's, built in SQL.
+_DUPLICATE_ROWS = f"""
+    SELECT input.delivery_id, input.source, input.request_id, input.event, 'deduplicated',
+           %(message)s || found.identifier, found.id, input.headers,
+           jsonb_build_object('success', true, 'deduplicated', true,
+                              'issue', jsonb_build_object('id', found.id, 'identifier', found.identifier))
+           || input.response || jsonb_build_object('message', %(message)s || found.identifier), NULL::jsonb,
+           %(now)s
+    FROM input JOIN found USING (ord)
+"""
+
+_FOUND_RESULT = """
+SELECT ord, true AS found, id, identifier, title, description, priority, status, assignee, created_at, closed_at,
+       source, external_id, external_url, metadata
+FROM found
+"""
+
+# Both outcomes of a "create" delivery. ``found`` is the lookup; only the rows it misses go on to
+# ``link``, and the link decides every race: a record linked by another delivery in between (or
+# by an earlier row of the same batch) makes ON CONFLICT skip the row, and every other insert
+# selects from what ``link`` returned, so that delivery gets no row back and nothing written (the
+# caller then answers with the winner's issue). A number is taken only for a link that was
+# inserted. Foreign keys are checked at the end of the statement, when the issue rows exist.
+CREATE_MANY = f"""
+WITH input AS ({_input(CREATE_COLUMNS)}
+), found AS ({_FOUND}
 ), link AS (
     INSERT INTO {LINKS.name} (id, issue_id, source, external_id, external_url, metadata, created_at)
     SELECT link_id, issue_id, source, external_id, external_url, metadata, %(now)s FROM input
@@ -78,49 +111,51 @@ WITH input AS (
                                                                               'identifier', %(prefix)s || '-' || number))
            || response, NULL::jsonb, %(now)s
     FROM numbered
-    UNION ALL
-    SELECT input.delivery_id, input.source, input.request_id, input.event, 'deduplicated',
-           %(message)s || found.identifier, found.id, input.headers,
-           jsonb_build_object('success', true, 'deduplicated', true,
-                              'issue', jsonb_build_object('id', found.id, 'identifier', found.identifier))
-           || input.response || jsonb_build_object('message', %(message)s || found.identifier), NULL::jsonb,
-           %(now)s
-    FROM input JOIN found USING (ord)
+    UNION ALL{_DUPLICATE_ROWS}
 )
 SELECT ord, false AS found, issue_id AS id, %(prefix)s || '-' || number AS identifier, NULL::text AS title, NULL::text AS description,
        NULL::varchar AS priority, NULL::varchar AS status, NULL::text AS assignee, NULL::timestamptz AS created_at,
        NULL::timestamptz AS closed_at, NULL::text AS source, NULL::text AS external_id, NULL::text AS external_url,
        NULL::jsonb AS metadata
 FROM numbered
-UNION ALL
-SELECT ord, true, id, identifier, title, description, priority, status, assignee, created_at, closed_at, source,
-       external_id, external_url, metadata
-FROM found
-"""
+UNION ALL{_FOUND_RESULT}"""
+
+# A delivery whose record the hub has linked before: only the lookup and the duplicate's row. A
+# record not (or no longer) linked gets no row back and nothing written.
+DEDUPE_MANY = f"""
+WITH input AS ({_input(DEDUPE_COLUMNS)}
+), found AS ({_FOUND}
+), delivery AS (
+    INSERT INTO {DELIVERIES.name}
+        (id, source, request_id, event, outcome, reason, issue_id, headers, response, changes, created_at){_DUPLICATE_ROWS}
+){_FOUND_RESULT}"""
 
 
-def batch_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """``CREATE_MANY``'s parameters for the single-row parameter dicts ``rows`` (same batch)."""
-    params: dict[str, Any] = {name: [row[name] for row in rows] for name, _ in COLUMNS}
+def batch_params(columns: tuple[tuple[str, str], ...], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A statement's parameters for the per-delivery parameter dicts ``rows`` (one batch)."""
+    params: dict[str, Any] = {name: [row[name] for row in rows] for name, _ in columns}
     params["ord"] = list(range(len(rows)))
-    params["label_ord"] = [ord_ for ord_, row in enumerate(rows) for _ in row["label_ids"]]
-    params["label_id"] = [label for row in rows for label in row["label_ids"]]
+    if "label_ids" in rows[0]:
+        params["label_ord"] = [ord_ for ord_, row in enumerate(rows) for _ in row["label_ids"]]
+        params["label_id"] = [label for row in rows for label in row["label_ids"]]
     # One clock for the batch, and the scalars every row shares.
     first = rows[0]
-    params.update(now=first["now"], prefix=first["prefix"], message=first["message"])
+    params.update({name: first[name] for name in ("now", "prefix", "message") if name in first})
     return params
 
 
 Write = Callable[[list[dict[str, Any]]], Awaitable[list[dict[str, Any] | None]]]
-WriteOne = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 
-class CreateBatcher:
-    """Queues create parameters and writes them in batches; each caller gets its own row back."""
+class Batcher:
+    """Queues one kind of write and runs it for many deliveries at once; each caller gets its own row.
 
-    def __init__(self, write_many: Write, write_one: WriteOne, max_in_flight: int, max_batch: int = 64) -> None:
-        self.write_many = write_many
-        self.write_one = write_one
+    ``write(rows)`` runs the statement for ``rows`` and returns their result rows in order (None
+    for a delivery that got no row back).
+    """
+
+    def __init__(self, write: Write, max_in_flight: int, max_batch: int = 64) -> None:
+        self._write_rows = write
         self.max_in_flight = max_in_flight
         self.max_batch = max_batch
         self.queue: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any] | None]]] = []
@@ -130,8 +165,8 @@ class CreateBatcher:
         self.batches = 0
         self.batched = 0
 
-    async def create(self, params: dict[str, Any]) -> dict[str, Any] | None:
-        """Write one delivery's create (alone or with others); its result row, None if it lost a race."""
+    async def write(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """Write one delivery (alone or with others that wait); its result row, or None."""
         future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
         self.queue.append((params, future))
         if self.in_flight < self.max_in_flight:
@@ -141,21 +176,21 @@ class CreateBatcher:
     def _flush(self) -> None:
         batch, self.queue = self.queue[: self.max_batch], self.queue[self.max_batch:]
         self.in_flight += 1
-        task = asyncio.create_task(self._write(batch))
+        task = asyncio.create_task(self._write_batch(batch))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _write(self, batch: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any] | None]]]) -> None:
+    async def _write_batch(self, batch: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any] | None]]]) -> None:
         try:
             if len(batch) == 1:
                 await self._write_alone(*batch[0])
                 return
             try:
-                rows = await self.write_many([params for params, _ in batch])
+                rows = await self._write_rows([params for params, _ in batch])
                 self.batches += 1
                 self.batched += len(batch)
             except Exception as exc:  # one row spoiled the statement: give each its own outcome
-                log.debug("Batch of %d creates failed (%s); writing each alone", len(batch), type(exc).__name__)
+                log.debug("A batch of %d deliveries failed (%s); writing each alone", len(batch), type(exc).__name__)
                 await asyncio.gather(*(self._write_alone(params, future) for params, future in batch))
                 return
             for (_, future), row in zip(batch, rows):
@@ -168,7 +203,7 @@ class CreateBatcher:
 
     async def _write_alone(self, params: dict[str, Any], future: asyncio.Future[dict[str, Any] | None]) -> None:
         try:
-            row = await self.write_one(params)
+            [row] = await self._write_rows([params])
         except BaseException as exc:  # the caller's delivery decides what an error means
             if not future.done():
                 future.set_exception(exc)

@@ -20,7 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from hub.config import DatabaseSettings
 from hub.db import libpq_url
 from hub.ingest_store import Created, dedupe_message
-from hub.pg_batch import CREATE_MANY, CreateBatcher, batch_params
+from hub.pg_batch import CREATE_COLUMNS, CREATE_MANY, DEDUPE_COLUMNS, DEDUPE_MANY, Batcher, batch_params
 from hub.models import new_id, utcnow
 from hub.store import DELIVERIES, ISSUE_LABELS, ISSUES, JOBS, LABELS, LINKS, NUMBERS, LinkedIssue, issue_view, \
     link_view, storable
@@ -37,68 +37,6 @@ SELECT i.id, i.identifier, i.title, i.description, i.priority, i.status, i.assig
        l.source, l.external_id, l.external_url, l.metadata
 FROM {LINKS.name} AS l JOIN {ISSUES.name} AS i ON i.id = l.issue_id
 WHERE l.source = %(source)s AND l.external_id = %(external_id)s
-"""
-
-# One statement for both outcomes of a "create" delivery. ``found`` is the lookup; only when it
-# is empty does ``link`` insert, and the link decides every race: when another delivery linked
-# the record in between, ON CONFLICT leaves ``link`` empty and every other insert selects from
-# nothing (the caller then answers with the winner's issue). The issue number is taken only
-# after the link exists, so a lost race leaves no gap in HUB-n. Foreign keys are checked at the
-# end of the statement, when the issue row exists. A duplicate gets its delivery row here too.
-_CREATE = f"""
-WITH found AS (
-    SELECT i.id, i.identifier, i.title, i.description, i.priority, i.status, i.assignee, i.created_at,
-           i.closed_at, l.source, l.external_id, l.external_url, l.metadata
-    FROM {LINKS.name} AS l JOIN {ISSUES.name} AS i ON i.id = l.issue_id
-    WHERE l.source = %(source)s AND l.external_id = %(external_id)s
-), link AS (
-    INSERT INTO {LINKS.name} (id, issue_id, source, external_id, external_url, metadata, created_at)
-    SELECT %(link_id)s, %(issue_id)s, %(source)s, %(external_id)s, %(external_url)s, %(metadata)s, %(now)s
-    WHERE NOT EXISTS (SELECT FROM found)
-    ON CONFLICT (source, external_id) DO NOTHING
-    RETURNING issue_id
-), num AS (
-    INSERT INTO {NUMBERS.name} (number)
-    SELECT nextval(pg_get_serial_sequence('{NUMBERS.name}', 'number')) FROM link
-    RETURNING number
-), issue AS (
-    INSERT INTO {ISSUES.name}
-        (id, number, identifier, title, description, priority, status, assignee, created_at, updated_at, closed_at)
-    SELECT link.issue_id, num.number, %(prefix)s || '-' || num.number, %(title)s, %(description)s, %(priority)s,
-           'open', %(assignee)s, %(now)s, %(now)s, NULL
-    FROM link, num
-    RETURNING id, identifier
-), labels AS (
-    INSERT INTO {ISSUE_LABELS.name} (issue_id, label_id)
-    SELECT issue.id, label_id FROM issue, unnest(%(label_ids)s::text[]) AS label_id
-), job AS (
-    INSERT INTO {JOBS.name} (id, kind, issue_id, source, payload, status, attempts, run_after, created_at, updated_at)
-    SELECT %(job_id)s, 'enrich', issue.id, %(source)s, %(payload)s, 'queued', 0, %(now)s, %(now)s, %(now)s
-    FROM issue WHERE %(enqueue)s
-), delivery AS (
-    INSERT INTO {DELIVERIES.name}
-        (id, source, request_id, event, outcome, reason, issue_id, headers, response, changes, created_at)
-    SELECT %(delivery_id)s, %(source)s, %(request_id)s, %(event)s, 'created', NULL::text, issue.id, %(headers)s,
-           jsonb_build_object('success', true, 'issue', jsonb_build_object('id', issue.id,
-                                                                              'identifier', issue.identifier))
-           || %(response)s, NULL::jsonb, %(now)s
-    FROM issue
-    UNION ALL
-    SELECT %(delivery_id)s, %(source)s, %(request_id)s, %(event)s, 'deduplicated', %(message)s || found.identifier,
-           found.id, %(headers)s,
-           jsonb_build_object('success', true, 'deduplicated', true,
-                              'issue', jsonb_build_object('id', found.id, 'identifier', found.identifier))
-           || %(response)s || jsonb_build_object('message', %(message)s || found.identifier), NULL::jsonb,
-           %(now)s
-    FROM found
-)
-SELECT false AS found, issue.id, issue.identifier, NULL::text AS title, NULL::text AS description,
-       NULL::varchar AS priority, NULL::varchar AS status, NULL::text AS assignee, NULL::timestamptz AS created_at,
-       NULL::timestamptz AS closed_at, NULL::text AS source, NULL::text AS external_id, NULL::text AS external_url,
-       NULL::jsonb AS metadata
-FROM issue
-UNION ALL
-SELECT true, found.* FROM found
 """
 
 _RECORD = f"""
@@ -124,7 +62,8 @@ class PostgresIngestStore:
 
     def __init__(self, pool: AsyncConnectionPool, max_in_flight: int) -> None:
         self.pool = pool
-        self.batcher = CreateBatcher(self._create_many, self._create_one, max_in_flight)
+        self.batcher = Batcher(self._creates, max_in_flight)
+        self.dedupe_batcher = Batcher(self._duplicates, max_in_flight)
 
     @classmethod
     async def open(cls, settings: DatabaseSettings) -> "PostgresIngestStore":
@@ -229,7 +168,7 @@ class PostgresIngestStore:
             "message": dedupe_message(""),
         }
 
-        row = await self.batcher.create(params)
+        row = await self.batcher.write(params)
         if row is None:
             return None
         if row["found"]:
@@ -240,18 +179,36 @@ class PostgresIngestStore:
                           assignee=draft.assignee, created_at=now, closed_at=None)
         return Created(issue=issue)
 
-    async def _create_one(self, params: dict[str, Any]) -> dict[str, Any] | None:
-        async def work(connection: psycopg.AsyncConnection) -> dict[str, Any] | None:
-            cursor = connection.cursor(row_factory=dict_row)
-            await cursor.execute(_CREATE, params)
-            return await cursor.fetchone()
+    async def log_duplicate(self, source: str, external_id: str, delivery: Mapping[str, Any],
+                            response: Mapping[str, Any]) -> Created | None:
+        """When linked, the ``deduplicated`` delivery row in one statement; None (nothing written) if not."""
+        params = {
+            "source": source,
+            "external_id": storable(external_id),
+            "delivery_id": new_id(),
+            "request_id": storable(delivery["request_id"]),
+            "event": storable(delivery["event"]),
+            "headers": Jsonb(storable(dict(delivery["headers"]))),
+            "response": Jsonb(storable(dict(response))),
+            "now": utcnow(),
+            "message": dedupe_message(""),
+        }
+        row = await self.dedupe_batcher.write(params)
+        if row is None:
+            return None
+        return Created(linked=LinkedIssue(issue=issue_view(row), link=link_view(row)), delivery_id=params["delivery_id"])
 
-        return await self._run(work)
+    async def _creates(self, rows: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        return await self._write_many(CREATE_MANY, CREATE_COLUMNS, rows)
 
-    async def _create_many(self, rows: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+    async def _duplicates(self, rows: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        return await self._write_many(DEDUPE_MANY, DEDUPE_COLUMNS, rows)
+
+    async def _write_many(self, statement: str, columns: Any, rows: list[dict[str, Any]]
+                          ) -> list[dict[str, Any] | None]:
         async def work(connection: psycopg.AsyncConnection) -> list[dict[str, Any]]:
             cursor = connection.cursor(row_factory=dict_row)
-            await cursor.execute(CREATE_MANY, batch_params(rows))
+            await cursor.execute(statement, batch_params(columns, rows))
             return await cursor.fetchall()
 
         by_ord = {row["ord"]: row for row in await self._run(work)}

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub import db
 from hub.cache import DbCache
 from hub.config import ConfigError, Settings
-from hub.ingest_store import IngestStore, open_ingest_store
+from hub.ingest_store import IngestStore, RecentLinks, open_ingest_store
 from hub.jobs import Worker
 from hub.plugins import sources
 from hub.types import Source
@@ -54,6 +54,8 @@ class Hub:
         self.has_enrichers = bool(self.pm.hook.enrich_description.get_hookimpls())
         #: Label name -> id, filled as labels are first used (labels never change once created).
         self.label_ids: dict[str, str] = {}
+        #: (source, external id) of records seen linked: duplicates of them try the cheap write first.
+        self.recent_links = RecentLinks()
 
     def notify_jobs(self) -> None:
         """Tell this process's worker a job was just enqueued."""

@@ -115,10 +115,17 @@ class SqliteIngestStore:
                      job_payload: Any | None, delivery: Mapping[str, Any], response: Mapping[str, Any]
                      ) -> Created | None:
         """Lookup, then the issue's rows or a duplicate's delivery row, in one transaction."""
-        created, new_labels = await self._call(self._create, source, draft, prefix, dict(label_ids), job_payload,
-                                               delivery, response)
+        created, new_labels = await self._call(self._in_transaction, self._create_in_transaction, source, draft,
+                                               prefix, dict(label_ids), job_payload, delivery, response)
         # Committed by now: safe to share with every later delivery of this process.
         label_ids.update(new_labels)
+        return created
+
+    async def log_duplicate(self, source: str, external_id: str, delivery: Mapping[str, Any],
+                            response: Mapping[str, Any]) -> Created | None:
+        """When linked, the lookup and the ``deduplicated`` delivery row in one transaction; else None."""
+        created, _ = await self._call(self._in_transaction, self._log_duplicate, source, external_id, delivery,
+                                      response)
         return created
 
     async def record(self, delivery: Mapping[str, Any], outcome: str, issue_id: str | None,
@@ -156,29 +163,35 @@ class SqliteIngestStore:
         self._insert_delivery(delivery, outcome, response.get("reason") or response.get("message"), issue_id,
                               response, _now())
 
-    def _create(self, source: str, draft: IssueDraft, prefix: str, label_ids: dict[str, str], job_payload: Any,
-                delivery: Mapping[str, Any], response: Mapping[str, Any]) -> tuple[Created | None, dict[str, str]]:
+    def _in_transaction(self, work: Callable[..., tuple[Created | None, T]], *args: Any) -> tuple[Created | None, T]:
+        """``work(*args)`` in one write transaction, kept only when it returns a result."""
         connection = self.connection
         connection.execute("BEGIN IMMEDIATE")
         try:
-            result, new_labels = self._create_in_transaction(source, draft, prefix, label_ids, job_payload,
-                                                             delivery, response)
+            result, extra = work(*args)
         except BaseException:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT" if result is not None else "ROLLBACK")
-        return result, new_labels
+        return result, extra
+
+    def _log_duplicate(self, source: str, external_id: str, delivery: Mapping[str, Any],
+                       response: Mapping[str, Any]) -> tuple[Created | None, None]:
+        linked = self._find_linked(source, external_id)
+        if linked is None:
+            return None, None
+        body = dedupe_response(linked.issue, response)
+        delivery_id = self._insert_delivery(delivery, "deduplicated", body["message"], linked.issue.id, body, _now())
+        return Created(linked=linked, delivery_id=delivery_id), None
 
     def _create_in_transaction(self, source: str, draft: IssueDraft, prefix: str, label_ids: dict[str, str],
                                job_payload: Any, delivery: Mapping[str, Any], response: Mapping[str, Any]
                                ) -> tuple[Created | None, dict[str, str]]:
         connection = self.connection
         now = _now()
-        linked = self._find_linked(source, draft.link.external_id)
-        if linked is not None:
-            body = dedupe_response(linked.issue, response)
-            delivery_id = self._insert_delivery(delivery, "deduplicated", body["message"], linked.issue.id, body, now)
-            return Created(linked=linked, delivery_id=delivery_id), {}
+        duplicate, _ = self._log_duplicate(source, draft.link.external_id, delivery, response)
+        if duplicate is not None:
+            return duplicate, {}
         number = connection.execute(_NUMBER).fetchone()[0]
         issue = IssueView(id=new_id(), identifier=f"{prefix}-{number}", title=storable(draft.title),
                           description=storable(draft.description), priority=draft.priority, status="open",

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from hub.ingest import handle_webhook
 from hub.models import Issue
-from hub.pg_batch import CreateBatcher
+from hub.pg_batch import Batcher
 from hub.plugins import build_plugin_manager
 from hub.runtime import Hub
 from support import make_settings
@@ -18,23 +18,21 @@ JSON = {"content-type": "application/json"}
 
 
 class FakeWrites:
-    """write_one / write_many that record their calls; write_one waits for ``release``."""
+    """A statement that records the rows of each call; a single row waits for ``release``."""
 
-    def __init__(self, fail_many: bool = False, fail_one: set[int] = frozenset()) -> None:
+    def __init__(self, fail_many: bool = False, fail_one: frozenset[int] = frozenset()) -> None:
         self.release = asyncio.Event()
         self.calls: list[list[int]] = []
         self.fail_many = fail_many
         self.fail_one = fail_one
 
-    async def one(self, params: dict) -> dict:
-        self.calls.append([params["n"]])
-        await self.release.wait()
-        if params["n"] in self.fail_one:
-            raise ValueError(f"row {params['n']} refused")
-        return {"n": params["n"]}
-
-    async def many(self, rows: list[dict]) -> list[dict | None]:
+    async def write(self, rows: list[dict]) -> list[dict | None]:
         self.calls.append([row["n"] for row in rows])
+        if len(rows) == 1:
+            await self.release.wait()
+            if rows[0]["n"] in self.fail_one:
+                raise ValueError(f"row {rows[0]['n']} refused")
+            return [{"n": rows[0]["n"]}]
         if self.fail_many:
             raise ValueError("one row spoiled the statement")
         return [{"n": row["n"]} if row["n"] % 2 == 0 else None for row in rows]
@@ -42,8 +40,8 @@ class FakeWrites:
 
 async def test_deliveries_that_wait_go_out_in_one_statement_each_with_its_row():
     writes = FakeWrites()
-    batcher = CreateBatcher(writes.many, writes.one, max_in_flight=1)
-    tasks = [asyncio.create_task(batcher.create({"n": n})) for n in range(6)]
+    batcher = Batcher(writes.write, max_in_flight=1)
+    tasks = [asyncio.create_task(batcher.write({"n": n})) for n in range(6)]
     await asyncio.sleep(0.01)
     assert writes.calls == [[0]]  # the first goes alone, at once; the rest wait for it
     writes.release.set()
@@ -54,9 +52,9 @@ async def test_deliveries_that_wait_go_out_in_one_statement_each_with_its_row():
 
 
 async def test_a_failed_batch_is_written_again_one_by_one_with_each_outcome():
-    writes = FakeWrites(fail_many=True, fail_one={3})
-    batcher = CreateBatcher(writes.many, writes.one, max_in_flight=1)
-    tasks = [asyncio.create_task(batcher.create({"n": n})) for n in range(4)]
+    writes = FakeWrites(fail_many=True, fail_one=frozenset({3}))
+    batcher = Batcher(writes.write, max_in_flight=1)
+    tasks = [asyncio.create_task(batcher.write({"n": n})) for n in range(4)]
     await asyncio.sleep(0.01)
     writes.release.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)

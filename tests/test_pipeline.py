@@ -8,7 +8,9 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from hub import hookimpl
 from hub.models import Delivery, ExternalIssue, Issue, Job, Label
+from hub.plugins import build_plugin_manager
 
 pytestmark = pytest.mark.usefixtures("echo_installed")
 
@@ -260,3 +262,35 @@ async def test_the_logged_answers_are_the_answers_sent(hub_client):
             )).all()
         assert [tuple(row) for row in reasons] == [("created", None),
                                                    ("deduplicated", "Issue already tracked as CHIPP-1")]
+
+
+class CountBuilds:
+    """A plugin that only counts build_issue calls (returns None: the echo plugin still builds)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @hookimpl
+    def build_issue(self, source, payload):
+        self.calls += 1
+
+
+async def test_a_record_seen_linked_is_deduplicated_without_building_a_draft(hub_client):
+    counter = CountBuilds()
+    pm = build_plugin_manager()
+    pm.register(counter)
+    async with hub_client(pm=pm) as hc:
+        first = await hc.client.post("/api/echo/webhook", content=body(id="e5", action="open"), headers=JSON)
+        for _ in range(3):
+            again = await hc.client.post("/api/echo/webhook", content=body(id="e5", action="open"), headers=JSON)
+            assert again.json()["deduplicated"] is True
+            assert again.json()["issue"] == first.json()["issue"]
+        assert counter.calls == 1  # only the delivery that created the issue needed a draft
+        # The hint is only a hint: with the issue deleted by hand, the record is new again.
+        async with hc.hub.engine.begin() as connection:
+            await connection.execute(sa.delete(Issue.__table__))
+        recreated = await hc.client.post("/api/echo/webhook", content=body(id="e5", action="open"), headers=JSON)
+        assert recreated.status_code == 200 and "deduplicated" not in recreated.json()
+        assert recreated.json()["issue"]["identifier"] != first.json()["issue"]["identifier"]
+        assert counter.calls == 2
+        assert await count(hc.hub, Delivery) == 5
