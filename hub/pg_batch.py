@@ -43,12 +43,18 @@ def _input(columns: tuple[tuple[str, str], ...]) -> str:
 
 
 # The deliveries' records already linked: the lookup, and the issue and link hooks receive.
+# LATERAL makes it one unique-index probe per delivery whatever the plan: psycopg prepares the
+# statement, PostgreSQL may then keep a generic plan made when the tables were small, and a plain
+# join planned as a scan of every link got slower as the tables grew (measured: 1,120 -> 970
+# creates/s over three 5-s rounds).
 _FOUND = f"""
-    SELECT input.ord, i.id, i.identifier, i.title, i.description, i.priority, i.status, i.assignee, i.created_at,
-           i.closed_at, l.source, l.external_id, l.external_url, l.metadata
-    FROM input
-    JOIN {LINKS.name} AS l ON l.source = input.source AND l.external_id = input.external_id
-    JOIN {ISSUES.name} AS i ON i.id = l.issue_id
+    SELECT input.ord, linked.*
+    FROM input CROSS JOIN LATERAL (
+        SELECT i.id, i.identifier, i.title, i.description, i.priority, i.status, i.assignee, i.created_at,
+               i.closed_at, l.source, l.external_id, l.external_url, l.metadata
+        FROM {LINKS.name} AS l JOIN {ISSUES.name} AS i ON i.id = l.issue_id
+        WHERE l.source = input.source AND l.external_id = input.external_id
+    ) AS linked
 """
 
 # A duplicate's delivery row; its response is dedupe_response's, built in SQL.
