@@ -4,7 +4,8 @@ Measured (docs/performance.md): through SQLAlchemy's async layer each statement 
 0.4 ms of CPU in Python and a new issue took 9 round trips. Here a new issue, its link, labels,
 enrichment job and delivery row are one statement (data-modifying CTEs, so atomic without
 BEGIN/COMMIT) on an autocommit connection from a psycopg pool; psycopg prepares it after a few
-uses. Table and column names come from ``hub.models`` through ``hub.store``'s table objects.
+uses. Under load one statement carries many deliveries (``hub.pg_batch``, group commit). Table
+and column names come from ``hub.models`` through ``hub.store``'s table objects.
 """
 
 from __future__ import annotations
@@ -39,13 +40,14 @@ FROM {LINKS.name} AS l JOIN {ISSUES.name} AS i ON i.id = l.issue_id
 WHERE l.source = %(source)s AND l.external_id = %(external_id)s
 """
 
-# One delivery alone: both outcomes of a "create" in one statement (hub.pg_batch has the same for
-# many deliveries; its arrays cost more to send than plain parameters for one). ``found`` is the lookup; only when it
-# is empty does ``link`` insert, and the link decides every race: when another delivery linked
-# the record in between, ON CONFLICT leaves ``link`` empty and every other insert selects from
-# nothing (the caller then answers with the winner's issue). The issue number is taken only
-# after the link exists, so a lost race leaves no gap in HUB-n. Foreign keys are checked at the
-# end of the statement, when the issue row exists. A duplicate gets its delivery row here too.
+# One delivery alone: both outcomes of a "create" in one statement (hub.pg_batch has the same
+# for many deliveries; its arrays cost more than plain parameters for one). ``found`` is the
+# lookup; only when it is empty does ``link`` insert, and the link decides every race: when
+# another delivery linked the record in between, ON CONFLICT leaves ``link`` empty and every
+# other insert selects from nothing (the caller then answers with the winner's issue). The issue
+# number is taken only after the link exists, so a lost race burns none. Foreign keys are
+# checked at the end of the statement, when the issue row exists. A duplicate gets its delivery
+# row here too.
 _CREATE = f"""
 WITH found AS (
     SELECT i.id, i.identifier, i.title, i.description, i.priority, i.status, i.assignee, i.created_at,
@@ -149,8 +151,8 @@ class PostgresIngestStore:
             name="hub-ingest",
         )
         await pool.open(wait=False)
-        # A quarter of the connections write creates at once; more deliveries than that wait
-        # and go out together (hub.pg_batch), leaving connections for lookups and records.
+        # Two create statements (a tenth of the pool) in flight at once; deliveries beyond that
+        # wait and go out together (hub.pg_batch): fewer, larger batches measured best.
         return cls(pool, max_in_flight=max(1, settings.pool_size // 10))
 
     async def close(self) -> None:
