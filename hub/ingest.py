@@ -17,7 +17,7 @@ import psycopg
 import sqlalchemy as sa
 
 from hub import store
-from hub.ingest_store import Created, created_response, dedupe_message, dedupe_response
+from hub.ingest_store import Created, created_response, dedupe_response
 from hub.types import Decision, Source
 
 if TYPE_CHECKING:
@@ -225,11 +225,11 @@ async def _apply_update(hub: "Hub", connection: Any, source: Source, payload: An
         source=source.name, payload=payload, issue=issue, link=linked.link, config=hub.settings
     ) or []
     applied = await store.apply_changes(connection, issue, changes, author=source.name, label_ids=hub.label_ids)
-    body: dict[str, Any] = {"success": True}
-    body["deduplicated" if dedupe else "updated"] = True
-    body.update({"issue": {"id": issue.id, "identifier": issue.identifier}, **decision.response})
     if dedupe:
-        body["message"] = dedupe_message(issue.identifier)
+        body = dedupe_response(issue, decision.response)
+    else:
+        body = {"success": True, "updated": True, "issue": {"id": issue.id, "identifier": issue.identifier},
+                **decision.response}
     if applied:
         body["changes"] = applied
     answer = Answer(200, body, "updated" if applied else "deduplicated", applied)

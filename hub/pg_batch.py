@@ -1,7 +1,8 @@
 """The PostgreSQL hot path's statements, and group commit: deliveries that arrive together are written together.
 
-Each statement takes its rows as ``unnest``-ed arrays, ``ord`` telling them apart, so one
-statement serves one delivery or many. While ``max_in_flight`` statements of a kind are running,
+Each statement takes its rows as ``unnest``-ed arrays, ``ord`` telling them apart. (A create
+alone uses ``hub.pg_ingest``'s single-row statement: measured, the array form cost more for one
+row.) While ``max_in_flight`` statements of a kind are running,
 further deliveries wait in a queue; the next statement takes everything queued (up to
 ``max_batch``), so a burst costs one round trip, one statement start and one WAL flush per batch
 instead of per delivery. Every delivery is still answered only after its rows are committed, and
@@ -16,7 +17,7 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable
 
-from hub.store import DELIVERIES, ISSUE_LABELS, ISSUES, JOBS, LINKS, NUMBERS
+from hub.store import DELIVERIES, ISSUE_LABELS, ISSUES, JOBS, LINKED_ISSUE_COLUMNS, LINKED_ISSUE_FROM, LINKS, NUMBERS
 
 __all__ = ["Batcher", "CREATE_COLUMNS", "CREATE_MANY", "DEDUPE_COLUMNS", "DEDUPE_MANY", "batch_params"]
 
@@ -43,16 +44,12 @@ def _input(columns: tuple[tuple[str, str], ...]) -> str:
 
 
 # The deliveries' records already linked: the lookup, and the issue and link hooks receive.
-# LATERAL makes it one unique-index probe per delivery whatever the plan: psycopg prepares the
-# statement, PostgreSQL may then keep a generic plan made when the tables were small, and a plain
-# join planned as a scan of every link got slower as the tables grew (measured: 1,120 -> 970
-# creates/s over three 5-s rounds).
+# LATERAL keeps it one unique-index probe per delivery in any plan: the statements run on a
+# generic plan (hub.pg_ingest), made once per connection, whatever the tables' size then.
 _FOUND = f"""
     SELECT input.ord, linked.*
     FROM input CROSS JOIN LATERAL (
-        SELECT i.id, i.identifier, i.title, i.description, i.priority, i.status, i.assignee, i.created_at,
-               i.closed_at, l.source, l.external_id, l.external_url, l.metadata
-        FROM {LINKS.name} AS l JOIN {ISSUES.name} AS i ON i.id = l.issue_id
+        SELECT {LINKED_ISSUE_COLUMNS} FROM {LINKED_ISSUE_FROM}
         WHERE l.source = input.source AND l.external_id = input.external_id
     ) AS linked
 """
@@ -119,8 +116,8 @@ WITH input AS ({_input(CREATE_COLUMNS)}
     FROM numbered
     UNION ALL{_DUPLICATE_ROWS}
 )
-SELECT ord, false AS found, issue_id AS id, %(prefix)s || '-' || number AS identifier, NULL::text AS title, NULL::text AS description,
-       NULL::varchar AS priority, NULL::varchar AS status, NULL::text AS assignee, NULL::timestamptz AS created_at,
+SELECT ord, false AS found, issue_id AS id, %(prefix)s || '-' || number AS identifier, NULL::text AS title,
+       NULL::text AS description, NULL::varchar AS priority, NULL::varchar AS status, NULL::text AS assignee, NULL::timestamptz AS created_at,
        NULL::timestamptz AS closed_at, NULL::text AS source, NULL::text AS external_id, NULL::text AS external_url,
        NULL::jsonb AS metadata
 FROM numbered

@@ -23,8 +23,8 @@ from hub.db import libpq_url
 from hub.ingest_store import Created, dedupe_message
 from hub.pg_batch import CREATE_COLUMNS, CREATE_MANY, DEDUPE_COLUMNS, DEDUPE_MANY, Batcher, batch_params
 from hub.models import new_id, utcnow
-from hub.store import DELIVERIES, ISSUE_LABELS, ISSUES, JOBS, LABELS, LINKS, NUMBERS, LinkedIssue, issue_view, \
-    link_view, storable
+from hub.store import DELIVERIES, ISSUE_LABELS, ISSUES, JOBS, LABELS, LINKED_ISSUE_COLUMNS, LINKED_ISSUE_FROM, \
+    LINKS, NUMBERS, LinkedIssue, issue_view, link_view, storable
 from hub.types import IssueDraft, IssueView
 
 __all__ = ["PostgresIngestStore"]
@@ -34,9 +34,7 @@ log = logging.getLogger("hub.db")
 T = TypeVar("T")
 
 _FIND_LINKED = f"""
-SELECT i.id, i.identifier, i.title, i.description, i.priority, i.status, i.assignee, i.created_at, i.closed_at,
-       l.source, l.external_id, l.external_url, l.metadata
-FROM {LINKS.name} AS l JOIN {ISSUES.name} AS i ON i.id = l.issue_id
+SELECT {LINKED_ISSUE_COLUMNS} FROM {LINKED_ISSUE_FROM}
 WHERE l.source = %(source)s AND l.external_id = %(external_id)s
 """
 
@@ -49,12 +47,7 @@ WHERE l.source = %(source)s AND l.external_id = %(external_id)s
 # checked at the end of the statement, when the issue row exists. A duplicate gets its delivery
 # row here too.
 _CREATE = f"""
-WITH found AS (
-    SELECT i.id, i.identifier, i.title, i.description, i.priority, i.status, i.assignee, i.created_at,
-           i.closed_at, l.source, l.external_id, l.external_url, l.metadata
-    FROM {LINKS.name} AS l JOIN {ISSUES.name} AS i ON i.id = l.issue_id
-    WHERE l.source = %(source)s AND l.external_id = %(external_id)s
-), link AS (
+WITH found AS ({_FIND_LINKED}), link AS (
     INSERT INTO {LINKS.name} (id, issue_id, source, external_id, external_url, metadata, created_at)
     SELECT %(link_id)s, %(issue_id)s, %(source)s, %(external_id)s, %(external_url)s, %(metadata)s, %(now)s
     WHERE NOT EXISTS (SELECT FROM found)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
@@ -73,24 +73,23 @@ class Hub:
         start_worker: bool = True,
         migrate: bool = True,
     ) -> AsyncIterator["Hub"]:
-        """Open the engine and HTTP client, migrate, start the worker; undo it all on exit."""
+        """Open the engine, the webhook store and the HTTP client, migrate, start the worker; undo
+        it all on exit, in reverse (the worker stops first), whatever step failed."""
         check_plugins(settings, pm)
         if migrate:
             await db.upgrade(settings.database.url)
-        ingest = await open_ingest_store(settings.database)
-        engine = db.create_engine(settings.database)
-        http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS, transport=http_transport)
-        hub = cls(settings=settings, pm=pm, engine=engine, ingest=ingest, http=http,
-                  sources={source.name: source for source in sources(pm)})
-        try:
+        async with AsyncExitStack() as opened:
+            ingest = await open_ingest_store(settings.database)
+            opened.push_async_callback(ingest.close)
+            engine = db.create_engine(settings.database)
+            opened.push_async_callback(engine.dispose)
+            http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS, transport=http_transport)
+            opened.push_async_callback(http.aclose)
+            hub = cls(settings=settings, pm=pm, engine=engine, ingest=ingest, http=http,
+                      sources={source.name: source for source in sources(pm)})
             if start_worker and settings.worker.enabled:
                 hub.worker = Worker(hub)
                 hub.worker.start()
+                opened.push_async_callback(hub.worker.stop)
             yield hub
-        finally:
-            if hub.worker is not None:
-                await hub.worker.stop()
-            await hub.ingest.close()
-            await http.aclose()
-            await engine.dispose()
 

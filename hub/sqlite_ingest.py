@@ -20,19 +20,15 @@ from typing import Any, Callable, Mapping, TypeVar
 
 from hub.ingest_store import Created, created_response, dedupe_response
 from hub.models import new_id
-from hub.store import DELIVERIES, ISSUE_LABELS, ISSUES, JOBS, LABELS, LINKS, NUMBERS, LinkedIssue, storable
+from hub.store import DELIVERIES, ISSUE_LABELS, ISSUES, JOBS, LABELS, LINKED_ISSUE_COLUMNS, LINKED_ISSUE_FROM, LINKS, \
+    NUMBERS, LinkedIssue, storable
 from hub.types import IssueDraft, IssueView, LinkView
 
 __all__ = ["SqliteIngestStore"]
 
 T = TypeVar("T")
 
-_FIND_LINKED = f"""
-SELECT i.id, i.identifier, i.title, i.description, i.priority, i.status, i.assignee, i.created_at, i.closed_at,
-       l.source, l.external_id, l.external_url, l.metadata
-FROM {LINKS.name} AS l JOIN {ISSUES.name} AS i ON i.id = l.issue_id
-WHERE l.source = ? AND l.external_id = ?
-"""
+_FIND_LINKED = f"SELECT {LINKED_ISSUE_COLUMNS} FROM {LINKED_ISSUE_FROM} WHERE l.source = ? AND l.external_id = ?"
 _NUMBER = f"INSERT INTO {NUMBERS.name} DEFAULT VALUES RETURNING number"
 _ISSUE = f"""
 INSERT INTO {ISSUES.name}

@@ -40,6 +40,13 @@ JOBS = Job.__table__
 NUMBERS = IssueNumber.__table__
 
 
+#: For driver SQL (hub.pg_ingest, hub.pg_batch, hub.sqlite_ingest): the issue and link columns
+#: ``issue_view`` and ``link_view`` read, and the join they come from.
+LINKED_ISSUE_COLUMNS = ("i.id, i.identifier, i.title, i.description, i.priority, i.status, i.assignee, i.created_at, "
+                        "i.closed_at, l.source, l.external_id, l.external_url, l.metadata")
+LINKED_ISSUE_FROM = f"{LINKS.name} AS l JOIN {ISSUES.name} AS i ON i.id = l.issue_id"
+
+
 def storable(value: Any) -> Any:
     """``value`` with NUL characters replaced (U+FFFD), recursively.
 
