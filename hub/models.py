@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "ApiToken",
     "CacheEntry",
     "Comment",
     "Delivery",
@@ -23,7 +24,13 @@ __all__ = [
     "IssueLabel",
     "IssueNumber",
     "Job",
+    "IssueEvent",
     "Label",
+    "LoginAttempt",
+    "LoginLink",
+    "ServerSecret",
+    "UserAccount",
+    "UserSession",
 ]
 
 #: JSON on SQLite, JSONB on PostgreSQL.
@@ -213,3 +220,102 @@ class CacheEntry(SQLModel, table=True):
     value: Any = Field(default=None, sa_type=JSONType)
     expires_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class IssueEvent(SQLModel, table=True):
+    """The issue's timeline: who changed what (``actor``: a source name, ``token:<name>``, ``user:<name>``)."""
+
+    __tablename__ = "chipp_issue_event"
+
+    id: str = Field(default_factory=new_id, primary_key=True, sa_type=sa.Text)
+    issue_id: str = Field(
+        sa_column=sa.Column(
+            sa.Text, sa.ForeignKey("chipp_issue.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    kind: str = Field(max_length=32)
+    actor: str = Field(sa_type=sa.Text)
+    value: str | None = Field(default=None, sa_type=sa.Text)
+    text: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class ApiToken(SQLModel, table=True):
+    """An API token: only the SHA-256 digest of the secret is kept (the secret is shown once)."""
+
+    __tablename__ = "hub_token"
+
+    id: str = Field(default_factory=new_id, primary_key=True, sa_type=sa.Text)
+    name: str = Field(unique=True, sa_type=sa.Text)
+    scope: str = Field(max_length=16)
+    digest: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    last_used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class UserAccount(SQLModel, table=True):
+    """A person who logs in to the console; ``password_hash`` is argon2id."""
+
+    __tablename__ = "hub_user"
+
+    id: str = Field(default_factory=new_id, primary_key=True, sa_type=sa.Text)
+    name: str = Field(unique=True, sa_type=sa.Text)
+    scope: str = Field(max_length=16)
+    password_hash: str = Field(sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class UserSession(SQLModel, table=True):
+    """A login session: the cookie's SHA-256 digest, who it belongs to, until when.
+
+    Deleting the account or the token a session was opened with deletes the session (CASCADE).
+    """
+
+    __tablename__ = "hub_session"
+
+    id: str = Field(default_factory=new_id, primary_key=True, sa_type=sa.Text)
+    digest: str = Field(unique=True, max_length=64)
+    actor: str = Field(sa_type=sa.Text)
+    scope: str = Field(max_length=16)
+    user_id: str | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Text, sa.ForeignKey("hub_user.id", ondelete="CASCADE"), nullable=True, index=True),
+    )
+    token_id: str | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Text, sa.ForeignKey("hub_token.id", ondelete="CASCADE"), nullable=True, index=True),
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """A failed login, by account and by address: the rate limit counts these across processes."""
+
+    __tablename__ = "hub_login_attempt"
+    __table_args__ = (sa.Index("ix_hub_login_attempt_key", "key", "created_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, sa_type=sa.Text)
+    key: str = Field(sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class LoginLink(SQLModel, table=True):
+    """A one-time login link (the first admin's, on a first start): digest, expiry, when used."""
+
+    __tablename__ = "hub_login_link"
+
+    id: str = Field(default_factory=new_id, primary_key=True, sa_type=sa.Text)
+    digest: str = Field(unique=True, max_length=64)
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class ServerSecret(SQLModel, table=True):
+    """A random server-side key every process shares (the CSRF signing key), made on first start."""
+
+    __tablename__ = "hub_secret"
+
+    name: str = Field(primary_key=True, sa_type=sa.Text)
+    value: str = Field(sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
