@@ -16,7 +16,7 @@ from typing import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from hub import db
+from hub import db, transport
 from hub.bootstrap import load
 from hub.config import ConfigError, Settings
 from hub.logs import setup_logging
@@ -81,8 +81,21 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # there before it. Make that a clean exit (status 0), which is what a finished graceful
     # shutdown is; a SIGTERM before uvicorn takes over exits cleanly too.
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    limits = _transport_limits(args)
     uvicorn.run("hub.asgi:app_from_env", factory=True, host=host, port=port, workers=args.workers,
-                log_config=None, timeout_graceful_shutdown=args.graceful_timeout)
+                log_config=None, timeout_graceful_shutdown=args.graceful_timeout,
+                http=transport.PROTOCOL, timeout_keep_alive=limits.keep_alive_timeout)
+
+
+def _transport_limits(args: argparse.Namespace) -> "transport.TransportLimits":
+    """The flags' transport limits, fitted to the open-file limit, handed to the server's processes."""
+    limits = transport.fit_fd_limit(transport.TransportLimits(
+        max_header_bytes=args.max_header_bytes, max_headers=args.max_headers, header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout, keep_alive_timeout=args.keep_alive_timeout,
+        max_connections=args.max_connections))
+    # uvicorn's workers build the protocol from an import string: the environment carries the limits.
+    os.environ[transport.ENV] = limits.to_env()
+    return limits
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
@@ -153,6 +166,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="server processes (default: 1)")
     serve.add_argument("--graceful-timeout", type=float, default=10.0,
                        help="seconds to finish in-flight requests on SIGTERM (default: 10)")
+    limits = transport.TransportLimits()
+    serve.add_argument("--max-connections", type=int, default=limits.max_connections,
+                       help=f"open connections per process; more are answered 503 (default: {limits.max_connections})")
+    serve.add_argument("--header-timeout", type=float, default=limits.header_timeout,
+                       help=f"seconds to send a request's headers, idle new connections included "
+                            f"(default: {limits.header_timeout:g})")
+    serve.add_argument("--body-timeout", type=float, default=limits.body_timeout,
+                       help=f"seconds to send a request's body (default: {limits.body_timeout:g})")
+    serve.add_argument("--keep-alive-timeout", type=float, default=limits.keep_alive_timeout,
+                       help=f"seconds an idle keep-alive connection is kept (default: {limits.keep_alive_timeout:g})")
+    serve.add_argument("--max-header-bytes", type=int, default=limits.max_header_bytes,
+                       help=f"request line and headers of one request; larger is 431 (default: {limits.max_header_bytes})")
+    serve.add_argument("--max-headers", type=int, default=limits.max_headers,
+                       help=f"header fields of one request; more is 431 (default: {limits.max_headers})")
     serve.set_defaults(func=cmd_serve)
 
     database = commands.add_parser("db", help="database maintenance")

@@ -26,8 +26,11 @@ def free_port() -> int:
 class HubServer:
     """One ``hub serve`` process on a free port, its output kept in a log file."""
 
-    def __init__(self, workdir: Path, env: dict[str, str], config: str = "", name: str = "hub") -> None:
+    def __init__(self, workdir: Path, env: dict[str, str], config: str = "", name: str = "hub",
+                 args: tuple[str, ...] = (), preexec_fn=None) -> None:
         self.workdir = workdir
+        self.args = args  # more ``hub serve`` flags
+        self.preexec_fn = preexec_fn  # run in the child before ``hub serve`` (e.g. set an rlimit)
         self.port = free_port()
         self.config = workdir / f"{name}.toml"
         self.config.write_text(config)
@@ -45,8 +48,8 @@ class HubServer:
         """Start the process and wait until its health check answers."""
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [HUB, "serve", "--config", str(self.config), "--port", str(self.port)],
-                cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                [HUB, "serve", "--config", str(self.config), "--port", str(self.port), *self.args],
+                cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=self.preexec_fn,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
