@@ -1,0 +1,79 @@
+"""Which request headers the delivery log keeps: an allow-list, each value and the total capped.
+
+Headers are whatever the sender chose to send, signed deliveries included (Sentry signs only the
+body): storing them as they came wrote a 20 MB header into the delivery log. The log needs the
+few headers that say what a delivery was and where it came from; nothing else is kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+__all__ = ["ALLOWED", "MAX_TOTAL_CHARS", "MAX_VALUE_CHARS", "is_secret", "stored_headers"]
+
+#: Headers worth keeping, in the order they are kept (the total cap drops the last ones first).
+ALLOWED: tuple[str, ...] = (
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "user-agent",
+    # Sentry: which resource, when it was signed, its delivery id.
+    "sentry-hook-resource",
+    "sentry-hook-timestamp",
+    "request-id",
+    # GitHub: the event, its delivery id, the hook and what it is installed on.
+    "x-github-event",
+    "x-github-delivery",
+    "x-github-hook-id",
+    "x-github-hook-installation-target-type",
+    "x-github-hook-installation-target-id",
+    # Generic request ids that proxies and other senders add.
+    "x-request-id",
+    "x-correlation-id",
+)
+#: Longest value kept; longer ones are cut and end in TRUNCATED.
+MAX_VALUE_CHARS = 256
+#: All kept names and values together.
+MAX_TOTAL_CHARS = 2048
+TRUNCATED = "…"
+#: A header whose name contains one of these carries a credential or a signature: never kept,
+#: even when a caller asks for it by name.
+_SECRET_WORDS = ("signature", "authorization", "auth", "cookie", "token", "secret", "password", "key", "session")
+#: Control characters (and U+0000, which PostgreSQL text cannot hold) never reach the log.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def is_secret(name: str) -> bool:
+    """Whether a header name looks like it carries a credential or a signature."""
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
+def _clean(value: str, limit: int) -> str:
+    value = _CONTROL.sub("?", value)
+    return value if len(value) <= limit else value[: max(0, limit - len(TRUNCATED))] + TRUNCATED
+
+
+def stored_headers(headers: Mapping[str, str], extra_allowed: Iterable[str] = ()) -> dict[str, str]:
+    """The headers of one delivery fit for the delivery log.
+
+    Only ``ALLOWED`` names (and ``extra_allowed``, e.g. a source plugin's own), lower-cased, never
+    one that looks like a secret; each value at most MAX_VALUE_CHARS with control characters
+    replaced by ``?``; names and values together at most MAX_TOTAL_CHARS (headers past it are left
+    out, the allow-list's order decides which).
+    """
+    wanted = [*ALLOWED, *(name.lower() for name in extra_allowed)]
+    present = {str(name).lower(): value for name, value in headers.items()}
+    kept: dict[str, str] = {}
+    total = 0
+    for name in dict.fromkeys(wanted):
+        if name not in present or is_secret(name):
+            continue
+        value = present[name]
+        value = _clean(value if isinstance(value, str) else str(value), MAX_VALUE_CHARS)
+        if total + len(name) + len(value) > MAX_TOTAL_CHARS:
+            continue
+        kept[name] = value
+        total += len(name) + len(value)
+    return kept
