@@ -6,9 +6,13 @@ import re
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-__all__ = ["escape_markdown", "format_datetime", "parse_datetime"]
+__all__ = ["clean_text", "code_span", "escape_markdown", "format_datetime", "parse_datetime", "safe_url"]
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
+#: What would start a block (heading, list, quote, rule) if it began a line.
+_BLOCK_START = re.compile(r"^([#+=-]|\d+(?=[.)]))")
+#: Control characters that are not whitespace, and lone surrogates (no encoding can carry them).
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff]")
 
 
 def parse_datetime(value: object) -> datetime | None:
@@ -30,11 +34,35 @@ def format_datetime(value: datetime, tz: ZoneInfo) -> str:
     return f"{local.month}/{local.day}/{local.year}, {hour}:{local:%M:%S} {meridiem}"
 
 
-def escape_markdown(text: str) -> str:
-    """Escape Markdown syntax in user-controlled text and fold it onto one line.
+def clean_text(text: object) -> str:
+    """``text`` on one line: whitespace runs (newlines included) folded to one space, other control
+    characters and lone surrogates replaced by U+FFFD. Anything not a string is shown as ``str()``."""
+    return _UNPRINTABLE.sub("\ufffd", " ".join(str(text).split()))
 
-    Error messages and titles come from the monitored application; a ``#`` or a newline in them
-    must not start a heading or break a list in the description.
+
+def escape_markdown(text: object) -> str:
+    """Text from outside (a payload, an API) as inline Markdown that renders as exactly that text.
+
+    The one escaping helper for text that lands in Markdown: error messages, titles, names, dates
+    and counts from a payload all go through it (or through ``code_span`` / ``safe_url``). The
+    result is on one line, so a ``#``, a list marker or a section marker in it can never start a
+    line; every character Markdown or HTML could act on is backslash-escaped.
     """
-    one_line = " ".join(text.split())
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", one_line)
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", clean_text(text))
+    return _BLOCK_START.sub(lambda match: "\\" + match.group() if match.group()[0] in "#+=-" else match.group() + "\\",
+                            escaped)
+
+
+def code_span(text: object) -> str:
+    """``text`` as an inline code span that no backtick or newline in it can break."""
+    value = clean_text(text)
+    longest = max((len(run) for run in re.findall(r"`+", value)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if value.startswith("`") or value.endswith("`") or longest else ""
+    return f"{fence}{pad}{value}{pad}{fence}"
+
+
+def safe_url(url: str) -> str:
+    """A URL fit for ``[text](url)``: characters that would end the link are percent-encoded."""
+    return re.sub(r"[\s()<>\[\]`\\\x00-\x1f\x7f]", lambda match: f"%{ord(match.group()):02X}",
+                  clean_text(url).strip())

@@ -3,20 +3,54 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Iterable
 
 from hub.redact import RedactingFilter
 
-__all__ = ["setup_logging"]
+__all__ = ["OneLineFormatter", "one_line", "setup_logging"]
 
 FORMAT = "%(asctime)s %(levelname)-5s %(name)s %(message)s"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def one_line(text: str) -> str:
+    """``text`` with CR, LF and every other control character (and Unicode line separators)
+    written as escapes: ``\\n``, ``\\r``, ``\\t``, ``\\x1b``, ``\\u2028``."""
+    return _CONTROL.sub(lambda m: _NAMED.get(m.group()) or (f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                                                           else f"\\u{ord(m.group()):04x}"), text)
+
+
+class OneLineFormatter(logging.Formatter):
+    """One record, one line: nothing in a message (a payload's ``action``, a ``shortId``) can start a
+    line of its own that reads like another record.
+
+    The message is escaped whatever a caller passed in it; a traceback keeps its lines but each is
+    indented, so only a record's own first line ever starts at column 0.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """The record's line, its message escaped."""
+        record.message = one_line(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei) -> str:  # noqa: N802 (logging's name)
+        """The traceback, every line indented."""
+        return "\n".join("    " + line for line in super().formatException(ei).splitlines())
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 (logging's name)
+        """The stack, every line indented."""
+        return "\n".join("    " + line for line in super().formatStack(stack_info).splitlines())
 
 
 def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     """Send one-line records to stderr, masking the configured secrets in every line."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
+    handler.setFormatter(OneLineFormatter(FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from hub.formatting import escape_markdown, format_datetime
+from hub.formatting import code_span, escape_markdown, format_datetime, safe_url
 
 from hub_github.models import Commit, Correlation, Deployment
 
@@ -30,14 +30,14 @@ def render_section(correlation: Correlation, tz: ZoneInfo) -> str:
         parts += ["### Recent Deployments", "\n".join(_deployment(d, tz) for d in correlation.deployments)]
     if correlation.stack_files:
         parts += ["### Files in Stack Trace Modified Recently",
-                  "\n".join(f"- {_code(path)}" for path in correlation.stack_files)]
+                  "\n".join(f"- {code_span(path)}" for path in correlation.stack_files)]
     return "\n\n".join(parts) + "\n"
 
 
 def _commit(commit: Commit, matched: list[str], tz: ZoneInfo) -> str:
     title = escape_markdown(commit.title) or "(no message)"
     lines = [
-        f"- [`{commit.sha[:7]}`]({commit.html_url}) - {title}",
+        f"- [{code_span(commit.sha[:7])}]({safe_url(commit.html_url)}) - {title}",
         f"  - **Author:** {escape_markdown(commit.author)}",
         f"  - **Date:** {format_datetime(commit.date, tz)}",
     ]
@@ -56,7 +56,7 @@ def _files(commit: Commit, matched: list[str]) -> str:
 
 
 def _deployment(deployment: Deployment, tz: ZoneInfo) -> str:
-    line = f"- **{escape_markdown(deployment.environment)}** - `{deployment.sha[:7]}`"
+    line = f"- **{escape_markdown(deployment.environment)}** - {code_span(deployment.sha[:7])}"
     # Deployments made from a sha name it as their ref too; repeating it says nothing.
     if deployment.ref and deployment.ref != deployment.sha:
         line += f" ({escape_markdown(deployment.ref)})"
@@ -65,7 +65,3 @@ def _deployment(deployment: Deployment, tz: ZoneInfo) -> str:
         line += f" - {escape_markdown(deployment.state)}"
     return line
 
-
-def _code(text: str) -> str:
-    """``text`` as an inline code span, even when it contains a backtick."""
-    return f"`` {text} ``" if "`" in text else f"`{text}`"

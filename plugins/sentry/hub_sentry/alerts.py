@@ -74,7 +74,7 @@ def metric_alert_draft(alert: MetricAlert) -> IssueDraft:
     links.append(f"- Incident ID: {code(alert.incident_id)}")
     description = "## Alert\n\n" + "\n\n".join(lines) + "\n\n## Links\n\n" + "\n".join(links) + "\n"
     return IssueDraft(
-        title=" ".join(f"[alert] {alert.rule}".split())[:500],
+        title=f"[alert] {escape_markdown(alert.rule)}"[:500],
         description=description,
         priority="P1" if alert.action == "critical" else "P2",
         labels=(ALERT_LABEL,),

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
-from hub.formatting import escape_markdown, format_datetime, parse_datetime
+from hub.formatting import code_span as code
+from hub.formatting import escape_markdown, format_datetime, parse_datetime, safe_url
 
 from hub_sentry.payload import IssuePayload, mapping, text
 
-__all__ = ["HEADERS", "code", "describe", "safe_url"]
+__all__ = ["HEADERS", "code", "count_text", "describe", "safe_url"]
 
 HEADERS = {
     "regressed": "**This error has regressed after being marked as resolved.**",
@@ -18,27 +18,13 @@ HEADERS = {
 }
 
 
-def code(value: str) -> str:
-    """``value`` as an inline code span that no backtick or newline in it can break."""
-    value = " ".join(value.split())
-    longest = max((len(run) for run in re.findall(r"`+", value)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if value.startswith("`") or value.endswith("`") or longest else ""
-    return f"{fence}{pad}{value}{pad}{fence}"
-
-
-def safe_url(url: str) -> str:
-    """A URL fit for ``[text](url)``: characters that would end the link are percent-encoded."""
-    return re.sub(r"[\s()<>\[\]`]", lambda match: f"%{ord(match.group()):02X}", url.strip())
-
-
-def _count(value: Any) -> str | None:
+def count_text(value: Any) -> str | None:
     """Sentry's ``count`` is a string ("42"); userCount an integer. Anything else is left out."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return value.strip()
     return None
 
@@ -76,9 +62,9 @@ def describe(parsed: IssuePayload, web_url: str | None, tz: ZoneInfo) -> str:
     blocks.append(_section("Location", location))
 
     impact = []
-    if (events := _count(issue.get("count"))) is not None:
+    if (events := count_text(issue.get("count"))) is not None:
         impact.append(f"- **Events:** {events}")
-    if (users := _count(issue.get("userCount"))) is not None:
+    if (users := count_text(issue.get("userCount"))) is not None:
         impact.append(f"- **Users affected:** {users}")
     if first := _seen(issue.get("firstSeen"), tz):
         impact.append(f"- **First seen:** {first}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub import ExternalLinkDraft, IssueDraft, LabelDraft
+from hub.formatting import escape_markdown
 
 from hub_sentry.description import describe
 from hub_sentry.payload import IssuePayload, mapping, text
@@ -59,7 +60,8 @@ def stored_metadata(parsed: IssuePayload) -> dict[str, Any]:
 
 def build_draft(parsed: IssuePayload, settings: SentrySettings, tz: Any) -> IssueDraft:
     """The IssueDraft for a delivery that creates an issue."""
-    title = " ".join(f"[{parsed.slug}] {parsed.title}".split())
+    # Trackers render titles as Markdown too: the payload's parts are escaped, HTML included.
+    title = f"[{escape_markdown(parsed.slug)}] {escape_markdown(parsed.title)}"
     if len(title) > _MAX_TITLE:
         title = title[: _MAX_TITLE - 1] + "…"
     url = web_url(parsed, settings)

@@ -10,9 +10,10 @@ import logging
 from typing import Any, Mapping
 
 from hub import Change, IssueView
-from hub.formatting import escape_markdown
+from hub.formatting import escape_markdown, parse_datetime
 
 from hub_sentry.alerts import EventAlert, MetricAlert
+from hub_sentry.description import count_text
 from hub_sentry.payload import IssuePayload, mapping, text
 from hub_sentry.settings import SentrySettings
 
@@ -45,12 +46,13 @@ def issue_changes(parsed: IssuePayload, issue: IssueView, settings: SentrySettin
     if action == "unresolved" and substatus in ("regressed", "escalating") and settings.comment_on_regression:
         what = "regressed after being marked as resolved" if substatus == "regressed" else "is escalating"
         counts = []
-        if events := text(sentry.get("count")):
+        # Only what reads as a count or a date is shown: the comment is Markdown, the payload is not.
+        if (events := count_text(sentry.get("count"))) is not None:
             counts.append(f"{events} events")
-        if isinstance(sentry.get("userCount"), int) and not isinstance(sentry.get("userCount"), bool):
-            counts.append(f"{sentry['userCount']} users")
+        if (users := count_text(sentry.get("userCount"))) is not None:
+            counts.append(f"{users} users")
         detail = f" ({', '.join(counts)})" if counts else ""
-        last = f"; last seen {seen}" if seen else ""
+        last = f"; last seen {escape_markdown(seen)}" if parse_datetime(seen) else ""
         changes = [Change("reopen")] if issue.status == "closed" else []
         text_ = f"Sentry: this error {what}{detail}{last}."
         return changes + [Change("comment", text=text_, key=f"sentry:{substatus}:{seen}:{sentry.get('count')}")]
