@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub import db
 from hub.cache import DbCache
 from hub.config import ConfigError, Settings
-from hub.ingest_store import IngestStore, RecentLinks, open_ingest_store
 from hub.jobs import Worker
 from hub.plugins import sources
+from hub.store import Store, open_store
 from hub.types import Source
 
 __all__ = ["Hub", "check_plugins"]
@@ -42,8 +42,8 @@ class Hub:
     settings: Settings
     pm: pluggy.PluginManager
     engine: AsyncEngine
-    #: The webhook hot path's database calls (its own driver connections).
-    ingest: IngestStore
+    #: Every write of the webhook path and of triage (its own driver connections).
+    store: Store
     http: httpx.AsyncClient
     sources: dict[str, Source] = field(default_factory=dict)
     worker: Worker | None = None
@@ -52,10 +52,6 @@ class Hub:
         self.cache = DbCache(self.engine)
         # Decided once: the hot path must not ask pluggy on every delivery.
         self.has_enrichers = bool(self.pm.hook.enrich_description.get_hookimpls())
-        #: Label name -> id, filled as labels are first used (labels never change once created).
-        self.label_ids: dict[str, str] = {}
-        #: (source, external id) of records seen linked: duplicates of them try the cheap write first.
-        self.recent_links = RecentLinks()
 
     def notify_jobs(self) -> None:
         """Tell this process's worker a job was just enqueued."""
@@ -79,13 +75,13 @@ class Hub:
         if migrate:
             await db.upgrade(settings.database.url)
         async with AsyncExitStack() as opened:
-            ingest = await open_ingest_store(settings.database)
-            opened.push_async_callback(ingest.close)
+            store = await open_store(settings.database)
+            opened.push_async_callback(store.close)
             engine = db.create_engine(settings.database)
             opened.push_async_callback(engine.dispose)
             http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS, transport=http_transport)
             opened.push_async_callback(http.aclose)
-            hub = cls(settings=settings, pm=pm, engine=engine, ingest=ingest, http=http,
+            hub = cls(settings=settings, pm=pm, engine=engine, store=store, http=http,
                       sources={source.name: source for source in sources(pm)})
             if start_worker and settings.worker.enabled:
                 hub.worker = Worker(hub)

@@ -7,14 +7,14 @@ from datetime import datetime, timezone
 import pytest
 
 from hub.config import ConfigError, DatabaseSettings
-from hub.ingest_store import open_ingest_store
+from hub.store import open_store
 from support import sentry_headers, sentry_issue_body
 
 
 @pytest.mark.parametrize("url", ["sqlite+aiosqlite:///:memory:", "sqlite://", "sqlite:///file:hub?mode=memory"])
 async def test_in_memory_sqlite_is_refused_with_a_clear_error(url):
     with pytest.raises(ConfigError, match="SQLite needs a file path"):
-        await open_ingest_store(DatabaseSettings(url=url))
+        await open_store(DatabaseSettings(url=url))
 
 
 async def test_rows_the_webhook_store_writes_read_back_through_the_api(hub_client):

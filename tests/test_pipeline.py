@@ -223,7 +223,7 @@ async def test_a_label_deleted_by_hand_is_created_again(hub_client):
         await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open"), headers=JSON)
         # A label's id is cached once its row is committed (PostgreSQL: in a statement of its
         # own; SQLite: with the first issue's transaction).
-        assert "Echo" in hc.hub.label_ids
+        assert "Echo" in hc.hub.store.label_ids
         async with hc.hub.engine.begin() as connection:
             await connection.execute(sa.delete(Label.__table__))
         response = await hc.client.post("/api/echo/webhook", content=body(id="e2", action="open"), headers=JSON)

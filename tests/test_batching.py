@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from hub.ingest import handle_webhook
 from hub.models import Issue
-from hub.pg_batch import Batcher
+from hub.store.batching import Batcher
 from hub.plugins import build_plugin_manager
 from hub.runtime import Hub
 from support import make_settings
@@ -83,7 +83,7 @@ async def test_a_burst_is_batched_and_every_delivery_keeps_its_own_outcome(pg_da
             for record, request_id in deliveries
         ])
         assert [answer.status for answer in answers] == [200] * len(deliveries)
-        assert hub.ingest.batcher.batches > 0, "the burst never formed a batch"
+        assert hub.store.driver.creates.batches > 0, "the burst never formed a batch"
         assert len({answer.body["issue"]["identifier"] for answer in answers}) == 25  # one issue per record
         same = [answer for answer, (record, _) in zip(answers, deliveries) if record == "same"]
         assert [answer.outcome for answer in same].count("created") == 1

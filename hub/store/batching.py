@@ -1,0 +1,88 @@
+"""Group commit: writes of one kind that arrive together go out together.
+
+While ``max_in_flight`` writes of a kind are running, further ones wait in a queue; the next
+write takes everything queued (up to ``max_batch``), so a burst costs one round trip, one
+statement start and one WAL flush per batch instead of per delivery. Every caller is still
+answered only after its own rows are committed, and a lone write goes out at once: batching
+adds no wait when the hub is idle. If a batch fails (a replayed Request-ID: one row spoils the
+statement), each of its writes is done again alone, so each gets its own outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable
+
+__all__ = ["Batcher"]
+
+log = logging.getLogger("hub.db")
+
+Write = Callable[[list[Any]], Awaitable[list[Any]]]
+
+
+class Batcher:
+    """Queues one kind of write and runs it for many deliveries at once; each caller gets its own row.
+
+    ``write(rows)`` runs the statement for ``rows`` and returns their result rows in order (None
+    for a delivery that got no row back).
+    """
+
+    def __init__(self, write: Write, max_in_flight: int, max_batch: int = 64) -> None:
+        self._write_rows = write
+        self.max_in_flight = max_in_flight
+        self.max_batch = max_batch
+        self.queue: list[tuple[Any, asyncio.Future[Any]]] = []
+        self.in_flight = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+        #: Statements that carried more than one delivery, and the deliveries they carried.
+        self.batches = 0
+        self.batched = 0
+
+    async def write(self, params: Any) -> Any:
+        """Write one delivery (alone or with others that wait); its result row, or None."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.queue.append((params, future))
+        if self.in_flight < self.max_in_flight:
+            self._flush()
+        return await future
+
+    def _flush(self) -> None:
+        batch, self.queue = self.queue[: self.max_batch], self.queue[self.max_batch:]
+        self.in_flight += 1
+        task = asyncio.create_task(self._write_batch(batch))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _write_batch(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
+        try:
+            if len(batch) == 1:
+                await self._write_alone(*batch[0])
+                return
+            try:
+                rows = await self._write_rows([params for params, _ in batch])
+                self.batches += 1
+                self.batched += len(batch)
+            except Exception as exc:  # one row spoiled the statement: give each its own outcome
+                log.debug("A batch of %d deliveries failed (%s); writing each alone", len(batch), type(exc).__name__)
+                await asyncio.gather(*(self._write_alone(params, future) for params, future in batch))
+                return
+            for (_, future), row in zip(batch, rows):
+                if not future.done():
+                    future.set_result(row)
+        finally:
+            self.in_flight -= 1
+            if self.queue:
+                self._flush()
+
+    async def _write_alone(self, params: Any, future: asyncio.Future[Any]) -> None:
+        try:
+            [row] = await self._write_rows([params])
+        except BaseException as exc:  # the caller's delivery decides what an error means
+            if not future.done():
+                future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            if not future.done():
+                future.set_result(row)

@@ -1,0 +1,169 @@
+"""The store's driver for PostgreSQL: psycopg directly, over a pool of autocommit connections.
+
+Measured (docs/performance.md): through SQLAlchemy's async layer each statement cost about 0.4 ms
+of Python CPU. Here a new issue (link, issue, labels, job, delivery row) is one statement of
+data-modifying CTEs, atomic without BEGIN/COMMIT, and deliveries that arrive together share one
+(``Batcher``, group commit); so do the delivery-log rows of duplicates. Other transactions
+(changes to an issue, labels, numbers) run statement by statement inside BEGIN/COMMIT.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable, TypeVar
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from hub.config import DatabaseSettings
+from hub.db import libpq_url
+from hub.store.batching import Batcher
+from hub.store.sql import Statement, Step, pg_rows_insert
+from hub.store.tables import decode_row, dump_json, encode_row
+from hub.store.writes import Exec, GatedInsert, Tx
+
+__all__ = ["PostgresDriver"]
+
+log = logging.getLogger("hub.db")
+
+T = TypeVar("T")
+
+
+def _jsonb(value: Any) -> Jsonb:
+    return Jsonb(value, dumps=dump_json)
+
+
+def rows_params(steps: tuple[Step, ...], inserts: list[GatedInsert]) -> tuple[tuple[str | None, ...], dict[str, Any]]:
+    """The forms and parameters of ``pg_rows_insert`` for the rows of ``inserts`` (one or many deliveries)."""
+    forms: list[str | None] = []
+    params: dict[str, Any] = {}
+    for index, step in enumerate(steps):
+        rows = [encode_row("postgresql", step.table, row, _jsonb) for insert in inserts for row in insert.rows[index]]
+        if not rows:
+            forms.append(None)
+        elif len(rows) == 1:
+            forms.append("one")
+            params.update({f"s{index}_{name}": value for name, value in rows[0].items()})
+        else:
+            forms.append("many")
+            params.update({f"s{index}_{name}": [row[name] for row in rows] for name in rows[0]})
+    return tuple(forms), params
+
+
+class PostgresDriver:
+    """Runs the store's statements and transactions on PostgreSQL."""
+
+    dialect = "postgresql"
+
+    def __init__(self, pool: AsyncConnectionPool, max_in_flight: int) -> None:
+        self.pool = pool
+        self.creates = Batcher(self.write_creates, max_in_flight)
+        self.records = Batcher(self._write_records, max_in_flight)
+
+    @classmethod
+    async def open(cls, settings: DatabaseSettings) -> "PostgresDriver":
+        """Open the pool (connections are made in the background, so start-up does not wait)."""
+        timeout_ms = int(settings.statement_timeout_seconds * 1000)
+        pool = AsyncConnectionPool(
+            libpq_url(settings.url),
+            min_size=min(2, settings.pool_size),
+            max_size=settings.pool_size,
+            timeout=settings.connect_timeout_seconds,
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": max(1, int(settings.connect_timeout_seconds)),
+                # The hot path's statements take their rows as arrays: plan them once per
+                # connection (generic plan) instead of again for every execution (custom plans
+                # cost ~2 ms of planning each; measured in docs/performance.md).
+                "options": f"-c statement_timeout={timeout_ms} -c plan_cache_mode=force_generic_plan",
+            },
+            open=False,
+            name="hub-store",
+        )
+        await pool.open(wait=False)
+        # Two create statements (a tenth of the pool) in flight at once; deliveries beyond that
+        # wait and go out together: fewer, larger batches measured best.
+        return cls(pool, max_in_flight=max(1, settings.pool_size // 10))
+
+    async def close(self) -> None:
+        """Close every connection of the pool."""
+        await self.pool.close()
+
+    async def _on_connection(self, work: Callable[[psycopg.AsyncConnection], Awaitable[T]]) -> T:
+        # A pooled connection can be dead (database restarted, proxy cut): the pool drops it
+        # when it comes back broken, and one more try on another connection is safe because
+        # every write is idempotent (link ON CONFLICT, UNIQUE Request-ID on the delivery log).
+        for attempt in (1, 2):
+            async with self.pool.connection() as connection:
+                try:
+                    return await work(connection)
+                except psycopg.OperationalError:
+                    if attempt == 2 or not connection.broken:
+                        raise
+            log.warning("Database connection lost; retrying on a new one")
+            # Its siblings died with it: drop every dead idle connection before the retry.
+            await self.pool.check()
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _execute(connection: psycopg.AsyncConnection, exec_: Exec) -> list[dict[str, Any]]:
+        statement: Statement = exec_.statement
+        params = encode_row("postgresql", statement.table, exec_.params, _jsonb)
+        cursor = connection.cursor(row_factory=dict_row)
+        await cursor.execute(statement.sql("postgresql"), params)
+        if cursor.description is None:
+            return []
+        return [decode_row("postgresql", statement.reads, row) for row in await cursor.fetchall()]
+
+    async def run(self, tx: Callable[[], Tx[T]], *, atomic: bool = True) -> T:
+        """Run the transaction ``tx()`` makes; ``atomic=False`` for reads (each statement alone)."""
+        async def work(connection: psycopg.AsyncConnection) -> T:
+            generator = tx()
+            if not atomic:
+                return await self._drive(connection, generator)
+            async with connection.transaction():
+                return await self._drive(connection, generator)
+
+        return await self._on_connection(work)
+
+    async def _drive(self, connection: psycopg.AsyncConnection, generator: Tx[T]) -> T:
+        rows: list[dict[str, Any]] | None = None
+        while True:
+            try:
+                exec_ = generator.send(rows)  # type: ignore[arg-type]
+            except StopIteration as done:
+                return done.value
+            rows = await self._execute(connection, exec_)
+
+    async def create(self, insert: GatedInsert) -> bool:
+        """Write one new issue's rows unless its record is linked already; whether it wrote them."""
+        return await self.creates.write(insert)
+
+    async def write_creates(self, inserts: list[GatedInsert]) -> list[bool]:
+        """Write the rows of several new issues in one statement; for each, whether it was written."""
+        steps = inserts[0].steps
+        forms, params = rows_params(steps, inserts)
+
+        async def work(connection: psycopg.AsyncConnection) -> set[str]:
+            cursor = await connection.execute(pg_rows_insert(steps, forms), params)
+            return {row[0] for row in await cursor.fetchall()}
+
+        written = await self._on_connection(work)
+        gate = steps[0].returning
+        return [insert.rows[0][0][gate] in written for insert in inserts]
+
+    async def insert_rows(self, rows: GatedInsert) -> None:
+        """Insert rows that nothing gates (a delivery-log row), grouped with others in flight."""
+        await self.records.write(rows)
+
+    async def _write_records(self, inserts: list[GatedInsert]) -> list[None]:
+        steps = inserts[0].steps
+        forms, params = rows_params(steps, inserts)
+
+        async def work(connection: psycopg.AsyncConnection) -> None:
+            await connection.execute(pg_rows_insert(steps, forms), params)
+
+        await self._on_connection(work)
+        return [None] * len(inserts)

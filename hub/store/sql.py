@@ -1,0 +1,224 @@
+"""Every statement the store runs, generated from the table objects, once per dialect.
+
+Simple statements are SQLAlchemy Core, compiled once per dialect to the driver's parameter
+style (psycopg ``%(name)s``, sqlite3 ``:name``) and cached. The one shape Core does not build
+well, PostgreSQL's "insert these rows into these tables, gated by the first" as data-modifying
+CTEs over ``VALUES`` (one row) or ``unnest`` of arrays (many rows), is composed here from the
+same table objects (``pg_rows_insert``). No column list is typed twice: each comes from
+``hub.store.tables.shape``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
+from sqlalchemy.sql.elements import ClauseElement
+
+from hub.store.tables import DELIVERIES, ISSUES, LABELS, LINKS, NUMBERS, shape
+
+__all__ = ["Statement", "Step", "insert", "param", "pg_rows_insert", "set_issue_columns", "statement"]
+
+DIALECTS = {"postgresql": pg_psycopg.dialect(), "sqlite": sqlite.dialect(paramstyle="named")}
+
+
+class Statement:
+    """One statement, built for a dialect on first use and kept.
+
+    ``reads``: the tables whose columns its result rows carry (to decode them).
+    """
+
+    def __init__(self, name: str, build: Callable[[str], str | ClauseElement], reads: tuple[sa.Table, ...] = (),
+                 table: sa.Table | None = None, column_keys: tuple[str, ...] | None = None) -> None:
+        self.name = name
+        self.build = build
+        self.reads = reads
+        #: the table whose columns the parameters are (to encode them), if any
+        self.table = table
+        self.column_keys = column_keys
+        self._sql: dict[str, str] = {}
+
+    def sql(self, dialect: str) -> str:
+        """The statement's text for ``dialect`` (``postgresql`` or ``sqlite``)."""
+        text = self._sql.get(dialect)
+        if text is None:
+            built = self.build(dialect)
+            if isinstance(built, ClauseElement):
+                kwargs = {"column_keys": list(self.column_keys)} if self.column_keys else {}
+                built = str(built.compile(dialect=DIALECTS[dialect], **kwargs))
+            text = self._sql[dialect] = built
+        return text
+
+    def __repr__(self) -> str:
+        return f"Statement({self.name})"
+
+
+def statement(name: str, reads: tuple[sa.Table, ...] = (), table: sa.Table | None = None
+              ) -> Callable[[Callable[[str], str | ClauseElement]], Statement]:
+    """Decorator: the function builds the statement for a dialect name."""
+    def wrap(build: Callable[[str], str | ClauseElement]) -> Statement:
+        return Statement(name, build, reads, table)
+    return wrap
+
+
+def _insert_module(dialect: str):  # noqa: ANN202 - postgresql.insert or sqlite.insert
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def insert(table: sa.Table, *, on_conflict: tuple[str, ...] = (), returning: str | None = None) -> Statement:
+    """``INSERT INTO table (every column) VALUES (...)``, parameters named as the columns.
+
+    ``on_conflict``: the unique columns whose conflict makes the insert do nothing;
+    ``returning``: a column to return (no row back when the conflict skipped the insert).
+    """
+    def build(dialect: str) -> ClauseElement:
+        built = _insert_module(dialect)(table)
+        if on_conflict:
+            built = built.on_conflict_do_nothing(index_elements=list(on_conflict))
+        if returning:
+            built = built.returning(table.c[returning])
+        return built
+
+    return Statement(f"insert {table.name}", build, table=table, column_keys=shape(table).columns)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One table of a multi-table insert. The first step of a gated insert is the gate:
+    ``on_conflict`` decides whether a record's rows are written at all, and ``returning`` is the
+    column the other steps' ``gate_column`` must match."""
+
+    table: sa.Table
+    gate_column: str | None = None
+    on_conflict: tuple[str, ...] = ()
+    returning: str | None = None
+
+
+def _pg_type(column: sa.Column) -> str:
+    return column.type.compile(dialect=DIALECTS["postgresql"])
+
+
+def _pg_rows(step: Step, index: int, form: str) -> str:
+    """The rows of ``step`` as a relation ``r``: one row of parameters, or arrays unnested."""
+    table = step.table
+    columns = shape(table).columns
+    quote = DIALECTS["postgresql"].identifier_preparer.quote
+    names = ", ".join(quote(name) for name in columns)
+    if form == "one":
+        values = ", ".join(f"%(s{index}_{name})s::{_pg_type(table.c[name])}" for name in columns)
+        return f"(VALUES ({values})) AS r({names})"
+    arrays = ", ".join(f"%(s{index}_{name})s::{_pg_type(table.c[name])}[]" for name in columns)
+    return f"unnest({arrays}) AS r({names})"
+
+
+@lru_cache(maxsize=64)
+def pg_rows_insert(steps: tuple[Step, ...], forms: tuple[str | None, ...]) -> str:
+    """One PostgreSQL statement inserting rows into several tables, atomically.
+
+    ``forms[i]`` is how step i's rows come: ``"one"`` (a row of parameters ``s<i>_<column>``),
+    ``"many"`` (one array per column, same names) or None (no rows: the step is left out).
+    When the first step has ``on_conflict``, it is the gate: its rows go in first, in one lock
+    order (no deadlock between two statements), a conflict skips a row, and every later step
+    writes only the rows whose ``gate_column`` matches a gate row written; the statement returns
+    the gate's ``returning`` column of the rows written. Foreign keys are checked at the end of
+    the statement, so the order of the steps does not matter to them.
+    """
+    quote = DIALECTS["postgresql"].identifier_preparer.quote
+    parts: list[str] = []
+    gate = steps[0] if steps[0].on_conflict else None
+    for index, (step, form) in enumerate(zip(steps, forms)):
+        if form is None:
+            continue
+        table = step.table
+        columns = ", ".join(quote(name) for name in shape(table).columns)
+        select = f"SELECT r.* FROM {_pg_rows(step, index, form)}"
+        if step is gate:
+            conflict = ", ".join(quote(name) for name in step.on_conflict)
+            sql = (f"INSERT INTO {quote(table.name)} ({columns}) {select} ORDER BY {conflict} "
+                   f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {quote(step.returning)}")
+        elif gate is not None:
+            sql = (f"INSERT INTO {quote(table.name)} ({columns}) {select} "
+                   f"WHERE r.{quote(step.gate_column)} IN (SELECT {quote(gate.returning)} FROM s0)")
+        else:
+            sql = f"INSERT INTO {quote(table.name)} ({columns}) {select}"
+        parts.append(f"s{index} AS ({sql})")
+    tail = f"SELECT {quote(gate.returning)} FROM s0" if gate is not None else "SELECT 1"
+    return "WITH " + ",\n".join(parts) + "\n" + tail
+
+
+# -- reads ---------------------------------------------------------------------------------
+
+#: The issue and link columns a hook's IssueView and LinkView are built from.
+_LINK_COLUMNS = ("source", "external_id", "external_url", "metadata")
+
+
+def _linked_issue(where: Callable[[], sa.ColumnElement]) -> Callable[[str], ClauseElement]:
+    def build(_dialect: str) -> ClauseElement:
+        return (sa.select(ISSUES, *(LINKS.c[name] for name in _LINK_COLUMNS))
+                .join(LINKS, LINKS.c.issue_id == ISSUES.c.id).where(where()))
+    return build
+
+
+FIND_LINKED = Statement(
+    "find linked issue",
+    _linked_issue(lambda: sa.and_(LINKS.c.source == sa.bindparam("source"),
+                                  LINKS.c.external_id == sa.bindparam("external_id"))),
+    reads=(ISSUES, LINKS),
+)
+
+EARLIER_RESPONSE = Statement(
+    "earlier response",
+    lambda _dialect: sa.select(DELIVERIES.c.response).where(DELIVERIES.c.source == sa.bindparam("source"),
+                                                            DELIVERIES.c.request_id == sa.bindparam("request_id")),
+    reads=(DELIVERIES,),
+)
+
+# -- labels, numbers -------------------------------------------------------------------------
+
+INSERT_LABEL = insert(LABELS, on_conflict=("name",))
+LABEL_ID = Statement("label id", lambda _d: sa.select(LABELS.c.id).where(LABELS.c.name == sa.bindparam("name")))
+
+
+def _numbers(dialect: str) -> str:
+    table = DIALECTS[dialect].identifier_preparer.quote(NUMBERS.name)
+    if dialect == "postgresql":
+        # The SERIAL's sequence hands out numbers to every process without a lock; rows are
+        # not needed on PostgreSQL (chipp_issue.number is UNIQUE either way).
+        return f"SELECT nextval(pg_get_serial_sequence('{NUMBERS.name}', 'number')) AS number " \
+               f"FROM generate_series(1, %(count)s)"
+    return f"INSERT INTO {table} DEFAULT VALUES RETURNING number"
+
+
+#: PostgreSQL: ``count`` numbers at once. SQLite: one number per execution (AUTOINCREMENT).
+TAKE_NUMBERS = Statement("take numbers", _numbers)
+
+
+# -- changes to an issue -------------------------------------------------------------------
+
+def param(dialect: str, name: str) -> str:
+    """A named parameter in the driver's style."""
+    return f"%({name})s" if dialect == "postgresql" else f":{name}"
+
+
+def set_issue_columns(columns: tuple[str, ...]) -> Statement:
+    """``UPDATE chipp_issue SET <columns>, updated_at WHERE id = :issue_id AND <columns[0]> differs``.
+
+    Parameters are named as the columns. Returns the id when it changed something: a change
+    that is already true (closing a closed issue) writes nothing, however stale the caller's
+    view of the issue. (Written out rather than Core: Core reserves a column's own name for the
+    parameters of its SET clause.)
+    """
+    guard = columns[0]
+
+    def build(dialect: str) -> str:
+        quote = DIALECTS[dialect].identifier_preparer.quote
+        assignments = ", ".join(f"{quote(name)} = {param(dialect, name)}" for name in (*columns, "updated_at"))
+        differs = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
+        return (f"UPDATE {quote(ISSUES.name)} SET {assignments} WHERE {quote('id')} = {param(dialect, 'issue_id')} "
+                f"AND {quote(guard)} {differs} {param(dialect, guard)} RETURNING {quote('id')}")
+
+    return Statement(f"set issue {'/'.join(columns)}", build, table=ISSUES)

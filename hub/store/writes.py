@@ -1,0 +1,226 @@
+"""What each write puts in each table, and the transactions that put it there.
+
+Rows are built here from the hub's values (drafts, changes, answers) and the tables' shapes;
+drivers (``hub.store.postgres``, ``hub.store.sqlite``) only run them. A transaction is written
+once, as a generator that yields each statement it runs (``Exec``) and receives the statement's
+result rows: the PostgreSQL driver awaits each one, the SQLite driver runs the whole generator
+on its thread in one hop. A new issue is the exception, because it is the hot path: its rows
+are a ``GatedInsert`` that PostgreSQL writes as one statement (for one delivery or a batch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Generator, Iterable, Mapping, TypeVar
+
+import sqlalchemy as sa
+
+from hub.delivery import Answer, ReceivedDelivery
+from hub.models import new_id
+from hub.store.sql import EARLIER_RESPONSE, FIND_LINKED, INSERT_LABEL, LABEL_ID, TAKE_NUMBERS, Statement, Step, \
+    insert, set_issue_columns
+from hub.store.tables import COMMENTS, DELIVERIES, ISSUE_LABELS, ISSUES, JOBS, LABELS, LINKS, LinkedIssue, \
+    issue_view, link_view, shape
+from hub.types import Change, IssueDraft, IssueView, LabelDraft
+
+__all__ = ["CREATE_STEPS", "Exec", "GatedInsert", "NewIssue", "Tx", "apply_changes", "delivery_row",
+           "ensure_labels", "find_linked", "new_issue", "record", "take_numbers"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Exec:
+    """One statement of a transaction and its parameters (named as ``statement.table``'s columns)."""
+
+    statement: Statement
+    params: Mapping[str, Any]
+
+
+#: A transaction: yields statements, receives each one's rows (dicts, decoded), returns its result.
+Tx = Generator[Exec, list[dict[str, Any]], T]
+
+#: A new issue's tables. The link goes first and decides: when the record is linked already (by
+#: an earlier delivery, or by a concurrent one a moment ago), UNIQUE(source, external_id) skips
+#: it and nothing else of that delivery is written.
+CREATE_STEPS = (
+    Step(LINKS, on_conflict=("source", "external_id"), returning="issue_id"),
+    Step(ISSUES, gate_column="id"),
+    Step(ISSUE_LABELS, gate_column="issue_id"),
+    Step(JOBS, gate_column="issue_id"),
+    Step(DELIVERIES, gate_column="issue_id"),
+)
+
+
+@dataclass(frozen=True)
+class GatedInsert:
+    """Rows for the tables of ``steps``, per step (a list each), for one delivery."""
+
+    steps: tuple[Step, ...]
+    rows: tuple[list[dict[str, Any]], ...]
+
+
+def delivery_row(delivery: ReceivedDelivery, answer: Answer, issue_id: str | None, now: datetime) -> dict[str, Any]:
+    """The delivery log's row for ``delivery`` answered with ``answer``."""
+    body = answer.body
+    return shape(DELIVERIES).row({
+        "id": new_id(), "source": delivery.source.name, "request_id": delivery.request_id, "event": delivery.event,
+        "outcome": answer.outcome, "reason": body.get("reason") or body.get("message"), "issue_id": issue_id,
+        "headers": dict(delivery.stored_headers), "response": body, "changes": answer.changes or None,
+        "created_at": now,
+    })
+
+
+@dataclass(frozen=True)
+class NewIssue:
+    """A new issue's rows, and what it answers."""
+
+    issue: IssueView
+    answer: Answer
+    insert: GatedInsert
+
+
+def new_issue(source: str, draft: IssueDraft, number: int, prefix: str, label_ids: Iterable[str],
+              job_payload: Any | None, delivery: ReceivedDelivery, answer: Callable[[IssueView], Answer],
+              now: datetime) -> NewIssue:
+    """The rows of an issue made from ``draft`` (numbered ``number``), its link, labels, job
+    (when ``job_payload`` is not None) and ``created`` delivery row."""
+    issue_id = new_id()
+    issue = shape(ISSUES).row({
+        "id": issue_id, "number": number, "identifier": f"{prefix}-{number}", "title": draft.title,
+        "description": draft.description, "priority": draft.priority, "status": "open",
+        "assignee": draft.assignee, "created_at": now, "updated_at": now,
+    })
+    view = issue_view(issue)
+    link = draft.link
+    given = answer(view)
+    rows = (
+        [shape(LINKS).row({"issue_id": issue_id, "source": source, "external_id": link.external_id,
+                           "external_url": link.external_url,
+                           "metadata": dict(link.metadata) if link.metadata is not None else None,
+                           "created_at": now})],
+        [issue],
+        [{"issue_id": issue_id, "label_id": label_id} for label_id in dict.fromkeys(label_ids)],
+        [] if job_payload is None else [shape(JOBS).row({
+            "kind": "enrich", "issue_id": issue_id, "source": source, "payload": job_payload, "run_after": now,
+            "created_at": now, "updated_at": now})],
+        [delivery_row(delivery, given, issue_id, now)],
+    )
+    return NewIssue(view, given, GatedInsert(CREATE_STEPS, rows))
+
+
+# -- transactions ----------------------------------------------------------------------------
+
+def find_linked(source: str, external_id: str) -> Tx[LinkedIssue | None]:
+    """The issue linked to ``(source, external_id)``, or None."""
+    rows = yield Exec(FIND_LINKED, {"source": source, "external_id": external_id})
+    if not rows:
+        return None
+    return LinkedIssue(issue=issue_view(rows[0]), link=link_view(rows[0]))
+
+
+def earlier_response(source: str, request_id: str) -> Tx[dict[str, Any] | None]:
+    """The answer given to the delivery of ``source`` with this Request-ID, if one was logged."""
+    rows = yield Exec(EARLIER_RESPONSE, {"source": source, "request_id": request_id})
+    return rows[0]["response"] if rows else None
+
+
+INSERT_DELIVERY = insert(DELIVERIES)
+
+
+def record(row: Mapping[str, Any]) -> Tx[None]:
+    """Append ``row`` to the delivery log."""
+    yield Exec(INSERT_DELIVERY, row)
+
+
+def ensure_labels(labels: Iterable[LabelDraft], now: datetime) -> Tx[dict[str, str]]:
+    """The ids of ``labels``, each created unless a label of its name exists.
+
+    The one label rule: labels are created (or read) in a transaction of their own, before
+    anything uses them, and only ids of committed rows are kept (by the caller, after this
+    commits): an id from a transaction that could still roll back must never reach another
+    delivery. Two statements, because a name inserted by a concurrent transaction is seen
+    only by a statement that starts after it committed (which ON CONFLICT waits for).
+    """
+    ids: dict[str, str] = {}
+    for label in labels:
+        if label.name in ids:
+            continue
+        yield Exec(INSERT_LABEL, shape(LABELS).row({"name": label.name, "color": label.color, "created_at": now}))
+        rows = yield Exec(LABEL_ID, {"name": label.name})
+        ids[label.name] = rows[0]["id"]
+    return ids
+
+
+def take_numbers(dialect: str, count: int) -> Tx[list[int]]:
+    """``count`` new issue numbers (never handed out twice, gaps allowed)."""
+    if dialect == "postgresql":
+        rows = yield Exec(TAKE_NUMBERS, {"count": count})
+        return [row["number"] for row in rows]
+    numbers = []
+    for _ in range(count):
+        rows = yield Exec(TAKE_NUMBERS, {})
+        numbers.append(rows[0]["number"])
+    return numbers
+
+
+_SET_CLOSED = set_issue_columns(("status", "closed_at"))
+_SET_ASSIGNEE = set_issue_columns(("assignee",))
+_SET_PRIORITY = set_issue_columns(("priority",))
+_INSERT_COMMENT = insert(COMMENTS, on_conflict=("issue_id", "key"), returning="id")
+_INSERT_ISSUE_LABEL = insert(ISSUE_LABELS, on_conflict=("issue_id", "label_id"), returning="issue_id")
+
+
+def _describe(change: Change) -> dict[str, Any]:
+    return {"kind": change.kind, **({"value": change.value} if change.value else {}),
+            **({"text": change.text} if change.text else {})}
+
+
+def apply_changes(issue: IssueView, changes: Iterable[Change], actor: str, label_ids: Mapping[str, str],
+                  now: datetime) -> Tx[list[dict[str, Any]]]:
+    """Apply ``changes`` to ``issue``; the ones that changed something, described.
+
+    Each change is conditional in the database itself: closing a closed issue, assigning the
+    assignee it has or a comment whose key the issue already carries writes nothing and is left
+    out of the result, whatever the caller's view of the issue. ``label_ids`` must hold the id
+    of every label a change names (``ensure_labels`` first). ``actor`` authors comments.
+    """
+    applied: list[dict[str, Any]] = []
+    for change in changes:
+        exec_: Exec | None = None
+        if change.kind == "close":
+            exec_ = Exec(_SET_CLOSED, {"issue_id": issue.id, "status": "closed", "closed_at": now, "updated_at": now})
+        elif change.kind == "reopen":
+            exec_ = Exec(_SET_CLOSED, {"issue_id": issue.id, "status": "open", "closed_at": None, "updated_at": now})
+        elif change.kind == "assign":
+            exec_ = Exec(_SET_ASSIGNEE, {"issue_id": issue.id, "assignee": change.value, "updated_at": now})
+        elif change.kind == "priority" and change.value:
+            exec_ = Exec(_SET_PRIORITY, {"issue_id": issue.id, "priority": change.value, "updated_at": now})
+        elif change.kind == "comment":
+            exec_ = Exec(_INSERT_COMMENT, shape(COMMENTS).row({
+                "issue_id": issue.id, "author": actor, "body": change.text, "key": change.key, "created_at": now}))
+        elif change.kind == "label" and change.value:
+            exec_ = Exec(_INSERT_ISSUE_LABEL, {"issue_id": issue.id, "label_id": label_ids[change.value]})
+        if exec_ is None:
+            continue
+        if (yield exec_):
+            applied.append(_describe(change))
+    return applied
+
+
+def apply_and_record(issue: IssueView, changes: Iterable[Change], actor: str, label_ids: Mapping[str, str],
+                     delivery: ReceivedDelivery | None, answer: Callable[[list[dict[str, Any]]], Answer] | None,
+                     now: datetime) -> Tx[tuple[list[dict[str, Any]], Answer | None]]:
+    """``apply_changes``, then (for a delivery) its row in the delivery log, in one transaction."""
+    applied = yield from apply_changes(issue, changes, actor, label_ids, now)
+    given = None
+    if delivery is not None and answer is not None:
+        given = answer(applied)
+        yield from record(delivery_row(delivery, given, issue.id, now))
+    return applied, given
+
+
+def statement_tables(steps: tuple[Step, ...]) -> tuple[sa.Table, ...]:
+    """The tables of ``steps``, in order."""
+    return tuple(step.table for step in steps)
