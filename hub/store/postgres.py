@@ -20,9 +20,9 @@ from psycopg_pool import AsyncConnectionPool
 from hub.config import DatabaseSettings
 from hub.db import libpq_url
 from hub.store.batching import Batcher
-from hub.store.sql import Statement, Step, pg_rows_insert
-from hub.store.tables import decode_row, dump_json, encode_row
-from hub.store.writes import Exec, GatedInsert, Tx
+from hub.store.sql import FIND_LINKED_MANY, Statement, Step, pg_rows_insert
+from hub.store.tables import LinkedIssue, dump_json, encode_row, issue_view, link_view, storable
+from hub.store.writes import Exec, GatedInsert, Tx, find_linked
 
 __all__ = ["PostgresDriver"]
 
@@ -61,6 +61,7 @@ class PostgresDriver:
         self.pool = pool
         self.creates = Batcher(self.write_creates, max_in_flight)
         self.records = Batcher(self._write_records, max_in_flight)
+        self.finds = Batcher(self._find_many, max_in_flight)
 
     @classmethod
     async def open(cls, settings: DatabaseSettings) -> "PostgresDriver":
@@ -115,7 +116,8 @@ class PostgresDriver:
         await cursor.execute(statement.sql("postgresql"), params)
         if cursor.description is None:
             return []
-        return [decode_row("postgresql", statement.reads, row) for row in await cursor.fetchall()]
+        # psycopg hands back aware datetimes and parsed JSONB: nothing to decode.
+        return await cursor.fetchall()
 
     async def run(self, tx: Callable[[], Tx[T]], *, atomic: bool = True) -> T:
         """Run the transaction ``tx()`` makes; ``atomic=False`` for reads (each statement alone)."""
@@ -136,6 +138,26 @@ class PostgresDriver:
             except StopIteration as done:
                 return done.value
             rows = await self._execute(connection, exec_)
+
+    async def find_linked(self, source: str, external_id: str) -> LinkedIssue | None:
+        """The issue linked to ``(source, external_id)``, or None; looked up together with
+        other lookups in flight."""
+        return await self.finds.write((source, external_id))
+
+    async def _find_many(self, keys: list[tuple[str, str]]) -> list[LinkedIssue | None]:
+        if len(keys) == 1:
+            return [await self.run(lambda: find_linked(*keys[0]), atomic=False)]
+        params = {"source": [source for source, _ in keys],
+                  "external_id": [storable(external_id) for _, external_id in keys]}
+
+        async def work(connection: psycopg.AsyncConnection) -> list[dict[str, Any]]:
+            cursor = connection.cursor(row_factory=dict_row)
+            await cursor.execute(FIND_LINKED_MANY.sql("postgresql"), params)
+            return await cursor.fetchall()
+
+        found = {row["ord"]: LinkedIssue(issue=issue_view(row), link=link_view(row))
+                 for row in await self._on_connection(work)}
+        return [found.get(ord_) for ord_ in range(1, len(keys) + 1)]
 
     async def create(self, insert: GatedInsert) -> bool:
         """Write one new issue's rows unless its record is linked already; whether it wrote them."""

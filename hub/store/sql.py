@@ -170,6 +170,22 @@ FIND_LINKED = Statement(
     reads=(ISSUES, LINKS),
 )
 
+def _pg_find_linked_many(_dialect: str) -> str:
+    # LATERAL keeps it one unique-index probe per lookup in any plan: the statements run on a
+    # generic plan (hub.store.postgres), made once per connection whatever the tables' size.
+    quote = DIALECTS["postgresql"].identifier_preparer.quote
+    issue_columns = ", ".join(f"i.{quote(name)}" for name in shape(ISSUES).columns)
+    link_columns = ", ".join(f"l.{quote(name)}" for name in _LINK_COLUMNS)
+    return (f"SELECT r.ord, f.* FROM unnest(%(source)s::TEXT[], %(external_id)s::TEXT[]) WITH ORDINALITY "
+            f"AS r(source, external_id, ord) CROSS JOIN LATERAL (SELECT {issue_columns}, {link_columns} "
+            f"FROM {quote(LINKS.name)} AS l JOIN {quote(ISSUES.name)} AS i ON i.id = l.issue_id "
+            f"WHERE l.source = r.source AND l.external_id = r.external_id) AS f")
+
+
+#: PostgreSQL: FIND_LINKED for many lookups at once (``source`` and ``external_id`` arrays);
+#: rows carry ``ord``, the 1-based position of their lookup.
+FIND_LINKED_MANY = Statement("find linked issues", _pg_find_linked_many, reads=(ISSUES, LINKS))
+
 EARLIER_RESPONSE = Statement(
     "earlier response",
     lambda _dialect: sa.select(DELIVERIES.c.response).where(DELIVERIES.c.source == sa.bindparam("source"),

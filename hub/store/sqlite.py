@@ -17,7 +17,8 @@ from typing import Any, Callable, TypeVar
 
 from hub.store.sql import Statement, insert
 from hub.store.tables import decode_row, dump_json, encode_row
-from hub.store.writes import Exec, GatedInsert, Tx
+from hub.store.tables import LinkedIssue
+from hub.store.writes import Exec, GatedInsert, Tx, find_linked
 
 __all__ = ["SqliteDriver"]
 
@@ -129,6 +130,10 @@ class SqliteDriver:
     async def run(self, tx: Callable[[], Tx[T]], *, atomic: bool = True) -> T:
         """Run the transaction ``tx()`` makes, whole, on the driver's thread (one hop)."""
         return await self._call(self._drive, tx, atomic)
+
+    async def find_linked(self, source: str, external_id: str) -> LinkedIssue | None:
+        """The issue linked to ``(source, external_id)``, or None."""
+        return await self.run(lambda: find_linked(source, external_id), atomic=False)
 
     async def create(self, insert: GatedInsert) -> bool:
         """Write one new issue's rows unless its record is linked already; whether it wrote them."""

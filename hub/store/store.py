@@ -7,6 +7,7 @@ configured database (``hub.store.postgres`` or ``hub.store.sqlite``).
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from collections import OrderedDict
 from typing import Any, Callable, Iterable, Protocol, TypeVar
@@ -19,7 +20,7 @@ from hub.delivery import Answer, ReceivedDelivery
 from hub.models import utcnow
 from hub.store.tables import DELIVERIES, LinkedIssue
 from hub.store.writes import CREATE_STEPS, GatedInsert, NewIssue, Tx, apply_and_record, delivery_row, \
-    earlier_response, ensure_labels, find_linked, new_issue, take_numbers
+    earlier_response, ensure_labels, new_issue, take_numbers
 from hub.store.sql import Step
 from hub.types import Change, IssueDraft, IssueView, LabelDraft
 
@@ -37,6 +38,9 @@ class Driver(Protocol):
 
     async def run(self, tx: Callable[[], Tx[T]], *, atomic: bool = True) -> T:
         """Run a transaction (``atomic=False``: each statement on its own, for reads)."""
+
+    async def find_linked(self, source: str, external_id: str) -> LinkedIssue | None:
+        """``hub.store.writes.find_linked``, possibly together with other lookups in flight."""
 
     async def create(self, insert: GatedInsert) -> bool:
         """Write a new issue's rows unless its record is linked already; whether they were written."""
@@ -91,22 +95,28 @@ class _Numbers:
         self.driver = driver
         self.prefetch = prefetch
         self._free: list[int] = []
+        # One fetch at a time: a burst that finds the pool empty waits for one round trip.
+        self._fetching = asyncio.Lock()
 
     async def take(self) -> int:
-        if not self._free:
-            numbers = await self.driver.run(lambda: take_numbers(self.driver.dialect, self.prefetch))
-            for number in numbers:
-                heapq.heappush(self._free, number)
+        """The smallest number this process holds, fetching more when it holds none."""
+        while not self._free:
+            async with self._fetching:
+                if not self._free:
+                    numbers = await self.driver.run(lambda: take_numbers(self.driver.dialect, self.prefetch))
+                    for number in numbers:
+                        heapq.heappush(self._free, number)
         return heapq.heappop(self._free)
 
     def give_back(self, number: int) -> None:
+        """Return a number whose issue was not written: it is handed out next."""
         heapq.heappush(self._free, number)
 
 
 class Store:
     """The hub's writes (and the reads they depend on) on one database."""
 
-    def __init__(self, driver: Driver, number_prefetch: int = 8) -> None:
+    def __init__(self, driver: Driver, number_prefetch: int = 16) -> None:
         self.driver = driver
         #: Label name -> id of a committed label row (labels never change once created).
         self.label_ids: dict[str, str] = {}
@@ -125,7 +135,7 @@ class Store:
 
     async def find_linked(self, source: str, external_id: str) -> LinkedIssue | None:
         """The issue linked to ``(source, external_id)``, or None."""
-        return await self.driver.run(lambda: find_linked(source, external_id), atomic=False)
+        return await self.driver.find_linked(source, external_id)
 
     async def earlier_response(self, source: str, request_id: str) -> dict[str, Any] | None:
         """The answer logged for the delivery of ``source`` with this Request-ID, or None."""
