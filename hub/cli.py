@@ -46,6 +46,8 @@ def _upgrade(settings: Settings) -> None:
         raise CliError(f"cannot reach the database {_safe_url(url)}: {reason}") from None
     except sa.exc.ArgumentError as exc:
         raise CliError(f"invalid database URL {_safe_url(url)}: {exc}") from None
+    except db.DatabaseUrlError as exc:
+        raise CliError(f"invalid database URL {_safe_url(url)}: {exc}") from None
 
 
 def _check_port(host: str, port: int) -> None:

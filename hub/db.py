@@ -17,13 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from hub.config import DatabaseSettings
 
 __all__ = [
+    "DatabaseUrlError",
     "async_url",
+    "check_url",
     "create_engine",
     "dialect_of",
     "engine_pool_size",
     "is_postgres",
     "libpq_url",
     "migration_config",
+    "pg_connect_args",
     "ping",
     "sync_url",
     "upgrade",
@@ -37,6 +40,45 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_SECONDS = 10.0
 #: Any constant: migrations of concurrently starting processes take turns on this advisory lock.
 _MIGRATION_LOCK = 7_401_133
+
+
+#: Dead PostgreSQL connections are found by TCP, not by waiting for a query that never returns:
+#: probe an idle connection after 10 s, every 5 s, give up after 3 unanswered probes.
+PG_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
+
+
+class DatabaseUrlError(ValueError):
+    """The database URL cannot name a database the hub runs on; the message says why, on one line."""
+
+
+def check_url(url: str) -> str:
+    """Return ``url`` if it names an SQLite or PostgreSQL database; raise DatabaseUrlError otherwise."""
+    try:
+        parsed = make_url(async_url(url))
+        backend = parsed.get_backend_name()
+        parsed.port  # noqa: B018 (a port that is not a number fails here, not deep in a driver)
+    except Exception as exc:  # SQLAlchemy raises ArgumentError, ValueError or others for a bad URL
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise DatabaseUrlError(f"cannot be parsed: {reason}") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise DatabaseUrlError(f"unsupported database {backend!r}: the hub runs on postgresql:// or sqlite://")
+    return url
+
+
+def pg_connect_args(settings: DatabaseSettings) -> dict[str, Any]:
+    """libpq connection parameters for every PostgreSQL connection the hub opens.
+
+    ``connect_timeout`` bounds a new connection; TCP keepalives find an idle pooled connection
+    whose peer is gone; ``tcp_user_timeout`` drops a connection whose sent data stays
+    unacknowledged (a network partition) instead of waiting on TCP's retransmissions (minutes).
+    """
+    timeout_ms = int(settings.statement_timeout_seconds * 1000)
+    return {
+        "connect_timeout": max(1, int(settings.connect_timeout_seconds)),
+        "options": f"-c statement_timeout={timeout_ms}",
+        "tcp_user_timeout": int((settings.statement_timeout_seconds + settings.connect_timeout_seconds) * 1000),
+        **PG_KEEPALIVES,
+    }
 
 
 def async_url(url: str) -> str:
@@ -79,19 +121,15 @@ def engine_pool_size(settings: DatabaseSettings) -> int:
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     """Create the async engine with connection limits that fail fast when the database is gone."""
-    url = async_url(settings.url)
+    url = async_url(check_url(settings.url))
     if is_postgres(url):
-        timeout_ms = int(settings.statement_timeout_seconds * 1000)
         return create_async_engine(
             url,
             pool_size=engine_pool_size(settings),
             max_overflow=engine_pool_size(settings),
             pool_timeout=settings.connect_timeout_seconds,
             pool_pre_ping=False,
-            connect_args={
-                "connect_timeout": max(1, int(settings.connect_timeout_seconds)),
-                "options": f"-c statement_timeout={timeout_ms}",
-            },
+            connect_args=pg_connect_args(settings),
         )
     _ensure_sqlite_dir(url)
     # SQLite has one writer. With several pooled connections, writers wait on SQLite's busy
@@ -153,6 +191,7 @@ def migration_config(url: str) -> AlembicConfig:
 
 def upgrade_sync(url: str, revision: str = "head") -> None:
     """Apply migrations up to ``revision``; on PostgreSQL one process at a time (advisory lock)."""
+    check_url(url)
     config = migration_config(url)
     if not is_postgres(url):
         _ensure_sqlite_dir(async_url(url))

@@ -21,6 +21,7 @@ class TcpProxy:
             self.port = probe.getsockname()[1]
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._blackholed = False
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
@@ -35,6 +36,15 @@ class TcpProxy:
     def cut(self) -> None:
         """Stop listening and close every proxied connection."""
         self._call(self._cut())
+
+    def blackhole(self) -> None:
+        """A network partition: connections stay open (new ones are accepted too) but nothing
+        gets through in either direction, and nothing is refused or reset."""
+        self._blackholed = True
+
+    def restore(self) -> None:
+        """End a ``blackhole``: data flows again on new connections."""
+        self._blackholed = False
 
     def close(self) -> None:
         """Cut, then stop the proxy's thread."""
@@ -54,6 +64,11 @@ class TcpProxy:
         self._writers.clear()
 
     async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        if self._blackholed:
+            self._writers.add(client_writer)
+            while await client_reader.read(65536):
+                pass  # accepted, never answered
+            return
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -64,6 +79,8 @@ class TcpProxy:
         async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
                 while data := await reader.read(65536):
+                    if self._blackholed:
+                        continue  # swallowed, as by a dead link
                     writer.write(data)
                     await writer.drain()
             except (ConnectionError, OSError):

@@ -132,3 +132,15 @@ def test_replay_pushes_a_saved_payload_through_the_pipeline(tmp_path):
     assert json.loads(again.stdout)["body"]["deduplicated"] is True
     unknown = run_hub("replay", str(payload), "--source", "nope", cwd=tmp_path, env=env)
     assert_one_line_error(unknown, "no plugin serves the source 'nope'")
+
+
+def test_a_bad_database_url_is_one_line(tmp_path):
+    cases = {"mysql://hub:pw@db.internal/hub": "unsupported database 'mysql'",
+             "postgresql://[::1": "cannot be parsed",
+             "postgresql://hub@db:notaport/hub": "cannot be parsed",
+             "redis://cache": "unsupported database 'redis'"}
+    for url, reason in cases.items():
+        for command in (("serve",), ("db", "upgrade")):
+            result = run_hub(*command, cwd=tmp_path, env={"DATABASE_URL": url})
+            assert_one_line_error(result, reason)
+            assert "pw" not in result.stderr

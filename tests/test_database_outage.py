@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import sqlalchemy as sa
 
@@ -63,3 +64,42 @@ async def test_a_dropped_pooled_connection_is_retried_transparently(pg_database_
             assert "Database connection lost; retrying on a new one" in caplog.text
     finally:
         proxy.close()
+
+
+async def test_health_answers_503_within_its_timeout_during_a_partition(pg_database_url, echo_installed):
+    """Packets to PostgreSQL vanish (no reset, no refusal): the pooled connection's ``SELECT 1``
+    would wait on TCP for minutes. Health says 503 within its timeout, and 200 once it heals."""
+    url = sa.engine.make_url(pg_database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    proxy.start()
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    timeout = 1
+    try:
+        async with hub_client_factory(proxied)(raw={"database": {"connect_timeout_seconds": timeout}}) as hc:
+            assert (await hc.client.get("/api/health")).status_code == 200  # a pooled connection exists
+            proxy.blackhole()
+            for _ in range(3):  # again and again: a hung probe must not make the next one wait
+                started = time.monotonic()
+                health = await hc.client.get("/api/health")
+                # Before: 11 s with a 1 s timeout (the cancelled ping was awaited until the driver gave up).
+                assert health.status_code == 503 and time.monotonic() - started < timeout + 3
+            proxy.restore()
+            proxy.cut()  # the partition's connections are dead for good; new ones work
+            proxy.start()
+
+            async def healthy() -> None:
+                while (await hc.client.get("/api/health")).status_code != 200:
+                    await asyncio.sleep(0.1)
+
+            await asyncio.wait_for(healthy(), timeout=20)
+    finally:
+        proxy.close()
+
+
+async def test_postgresql_connections_use_tcp_keepalives_and_a_user_timeout(pg_database_url, echo_installed):
+    async with hub_client_factory(pg_database_url)() as hc:
+        async with hc.hub.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            parameters = raw.driver_connection.info.get_parameters()
+    assert parameters["keepalives"] == "1" and int(parameters["keepalives_idle"]) > 0
+    assert int(parameters["tcp_user_timeout"]) > 0
