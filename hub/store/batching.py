@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 __all__ = ["Batcher"]
 
@@ -38,6 +39,22 @@ class Batcher:
         #: Statements that carried more than one delivery, and the deliveries they carried.
         self.batches = 0
         self.batched = 0
+        #: Batches a row spoiled, written again one by one.
+        self.failed_batches = 0
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        """While held, writes queue; on leaving, everything queued goes out as one batch.
+
+        For tests that must form a batch whatever the timing (and for nothing else).
+        """
+        self.in_flight += self.max_in_flight
+        try:
+            yield
+        finally:
+            self.in_flight -= self.max_in_flight
+            if self.queue:
+                self._flush()
 
     async def write(self, params: Any) -> Any:
         """Write one delivery (alone or with others that wait); its result row, or None."""
@@ -64,6 +81,7 @@ class Batcher:
                 self.batches += 1
                 self.batched += len(batch)
             except Exception as exc:  # one row spoiled the statement: give each its own outcome
+                self.failed_batches += 1
                 log.debug("A batch of %d deliveries failed (%s); writing each alone", len(batch), type(exc).__name__)
                 await asyncio.gather(*(self._write_alone(params, future) for params, future in batch))
                 return
