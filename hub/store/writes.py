@@ -21,7 +21,7 @@ from hub.models import new_id
 from hub.store.sql import EARLIER_RESPONSE, FIND_LINKED, INSERT_LABEL, LABEL_ID, TAKE_NUMBERS, Statement, Step, \
     insert, set_issue_columns
 from hub.store.tables import COMMENTS, DELIVERIES, ISSUE_LABELS, ISSUES, JOBS, LABELS, LINKS, LinkedIssue, \
-    issue_view, link_view, shape
+    issue_view, link_view, shape, storable
 from hub.types import Change, IssueDraft, IssueView, LabelDraft
 
 __all__ = ["CREATE_STEPS", "Exec", "GatedInsert", "NewIssue", "Tx", "apply_changes", "delivery_row",
@@ -87,11 +87,12 @@ def new_issue(source: str, draft: IssueDraft, number: int, prefix: str, label_id
     """The rows of an issue made from ``draft`` (numbered ``number``), its link, labels, job
     (when ``job_payload`` is not None) and ``created`` delivery row."""
     issue_id = new_id()
-    issue = shape(ISSUES).row({
+    # Text as it will be stored, so that the view handed back is the issue as read later.
+    issue = storable(shape(ISSUES).row({
         "id": issue_id, "number": number, "identifier": f"{prefix}-{number}", "title": draft.title,
         "description": draft.description, "priority": draft.priority, "status": "open",
         "assignee": draft.assignee, "created_at": now, "updated_at": now,
-    })
+    }))
     view = issue_view(issue)
     link = draft.link
     given = answer(view)
