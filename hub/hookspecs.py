@@ -10,6 +10,15 @@ Arguments that recur:
 - ``http``: the process-wide ``httpx.AsyncClient`` (timeouts and limits set by the host).
 - ``cache``: a :class:`hub.cache.Cache`, a key-value store in the database shared by every process.
 
+A delivery calls each hook at most once, in this order: ``verify_webhook`` (skipped for
+``hub replay``), ``accept_webhook`` (after the body parsed as JSON), then by the decision: for
+``create``, ``build_issue`` unless the record is linked already, and ``external_update`` when it
+is (found before, or linked by a concurrent delivery a moment ago); for ``update``,
+``external_update`` when the record is linked. Nothing is written before the last hook of the
+delivery has returned; then one transaction writes what it decided. The job hooks
+(``stack_files``, ``first_seen``, ``enrich_description``) run later in the worker, once per job
+attempt.
+
 firstresult hooks are synchronous (an ``async def`` would return a coroutine, which is never None
 and so would always win). Collected hooks may be ``async def``; the host awaits what they return.
 """
@@ -75,8 +84,11 @@ def build_issue(source, payload, config):
 def external_update(source, payload, issue, link, config):
     """Return a list of Change to apply to ``issue`` (an IssueView), already linked by ``link``.
 
-    Called for ``update`` decisions and for deduplicated ``create`` deliveries. Changes are applied
-    in the same transaction as the delivery record. None or []: nothing to change.
+    Called once per delivery: for ``update`` decisions whose record is linked, and for ``create``
+    decisions whose record is linked already (the delivery is a duplicate). ``issue`` is the
+    issue as read just before; the changes are applied, each only if it still changes
+    something (closing a closed issue does nothing), in one transaction with the delivery's log
+    row. None or []: nothing to change.
     """
 
 
