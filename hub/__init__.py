@@ -14,6 +14,7 @@ from hub.types import (
     RetryLater,
     Section,
     Source,
+    Unavailable,
     Verdict,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "RetryLater",
     "Section",
     "Source",
+    "Unavailable",
     "Verdict",
     "hookimpl",
 ]

@@ -11,7 +11,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -155,6 +155,45 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return asyncio.run(_replay(settings, pm, args.source, body, headers, not args.no_jobs))
 
 
+async def _jobs(settings: Settings, action) -> Any:
+    engine = db.create_engine(settings.database)
+    try:
+        return await action(engine)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+        reason = " ".join(str(getattr(exc, "orig", exc)).split()) or type(exc).__name__
+        raise CliError(f"cannot reach the database {_safe_url(settings.database.url)}: {reason}") from None
+    finally:
+        await engine.dispose()
+
+
+def cmd_jobs_list(args: argparse.Namespace) -> None:
+    """Print the newest jobs, one line each: id, status, attempts, kind, issue, when, last error."""
+    from hub.jobs import list_jobs
+
+    settings, _pm = load(args.config)
+    _upgrade(settings)
+    rows = asyncio.run(_jobs(settings, lambda engine: list_jobs(engine, args.status, args.limit)))
+    if not rows:
+        print(f"no {args.status + ' ' if args.status else ''}jobs")
+    for row in rows:
+        when = row["updated_at"].isoformat(timespec="seconds") if row["updated_at"] else "-"
+        detail = row["last_error"] or row["note"] or ""
+        print(f"{row['id']}  {row['status']:<7} attempts={row['attempts']}  {row['kind']}  issue={row['issue_id']}  "
+              f"{when}  {' '.join(detail.split())[:200]}")
+
+
+def cmd_jobs_retry(args: argparse.Namespace) -> None:
+    """Queue failed jobs (``--failed``) or the named ones again, with fresh attempts."""
+    from hub.jobs import retry_jobs
+
+    if not args.failed and not args.ids:
+        raise CliError("say which jobs: --failed, or one or more job ids")
+    settings, _pm = load(args.config)
+    _upgrade(settings)
+    count = asyncio.run(_jobs(settings, lambda engine: retry_jobs(engine, args.ids, failed=args.failed)))
+    print(f"queued {count} job(s) again; a running hub picks them up at its next poll")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``hub`` command."""
     parser = argparse.ArgumentParser(prog="hub", description="Self-hosted integration hub: webhooks become issues.")
@@ -202,6 +241,19 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--config", help=config_help)
     replay.add_argument("--no-jobs", action="store_true", help="do not run the enrichment jobs it enqueues")
     replay.set_defaults(func=cmd_replay)
+
+    jobs = commands.add_parser("jobs", help="list the outbox's jobs, queue failed ones again")
+    jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True, metavar="COMMAND")
+    listing = jobs_commands.add_parser("list", help="the newest jobs, one line each")
+    listing.add_argument("--status", choices=["queued", "running", "done", "failed"], help="only jobs in this state")
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (default: 100)")
+    listing.add_argument("--config", help=config_help)
+    listing.set_defaults(func=cmd_jobs_list)
+    retry = jobs_commands.add_parser("retry", help="queue jobs again with fresh attempts")
+    retry.add_argument("ids", nargs="*", metavar="ID", help="jobs to queue again (any not running)")
+    retry.add_argument("--failed", action="store_true", help="every failed job")
+    retry.add_argument("--config", help=config_help)
+    retry.set_defaults(func=cmd_jobs_retry)
     return parser
 
 

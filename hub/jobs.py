@@ -3,6 +3,12 @@
 Jobs are claimed with one UPDATE ... RETURNING (FOR UPDATE SKIP LOCKED on PostgreSQL), so several
 processes share the queue and each job runs once. A claim is a lease: a job whose process died
 is claimed again when ``locked_until`` has passed.
+
+A job fails in one of two ways. Its own fault (a bug, a 404, bad data) uses up an attempt, with
+exponential backoff, until ``max_attempts`` marks it ``failed``. An outage (a connection error,
+a timeout, a 5xx from the outside service, a database error) is nobody's fault: the job backs
+off the same way but the attempt is given back, so an outage never fails a job. The outage
+streak is kept in ``last_error`` (``outage #3: ...``): no column was added for it.
 """
 
 from __future__ import annotations
@@ -11,26 +17,31 @@ import asyncio
 import logging
 import os
 import random
+import re
 import socket
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
+import httpx
 import sqlalchemy as sa
 
 from hub import store
 from hub.plugins import await_maybe
 from hub.redact import redact
 from hub.sections import replace_section
-from hub.types import RetryLater, Section
+from hub.types import RetryLater, Section, Unavailable
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
 
-__all__ = ["Worker", "backoff_seconds"]
+__all__ = ["Worker", "backoff_seconds", "is_outage", "list_jobs", "outage_streak", "retry_jobs"]
 
 log = logging.getLogger("hub.jobs")
 JOBS = store.JOBS
+#: Pauses between tries to record a job's outcome while the database is away.
+FINISH_RETRY_FIRST_SECONDS = 0.5
+FINISH_RETRY_MAX_SECONDS = 10.0
 
 
 def _utcnow() -> datetime:
@@ -39,7 +50,36 @@ def _utcnow() -> datetime:
 
 def backoff_seconds(attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
     """Exponential backoff with jitter: base * 2^(attempt-1), scaled by 0.5..1.5, at most ``cap``."""
-    return min(cap, base * 2 ** max(0, attempt - 1)) * (0.5 + rng())
+    # The exponent is bounded: an outage streak can run into the thousands, 2.0 ** 1024 overflows.
+    return min(cap, base * 2.0 ** min(max(0, attempt - 1), 64)) * (0.5 + rng())
+
+
+#: Exceptions that say a service (or the database) is unreachable, not that the job is wrong.
+_OUTAGES: tuple[type[BaseException], ...] = (
+    Unavailable, httpx.TransportError, TimeoutError, asyncio.TimeoutError, ConnectionError,
+    sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError, sa.exc.TimeoutError,
+)
+_STREAK = re.compile(r"^outage #(\d+): ")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from) is an outage: the attempt should not count."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _OUTAGES):
+            return True
+        if isinstance(current, httpx.HTTPStatusError) and current.response.status_code >= 500:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def outage_streak(last_error: str | None) -> int:
+    """How many outages in a row a job has met, read back from its ``last_error``."""
+    match = _STREAK.match(last_error or "")
+    return int(match.group(1)) if match else 0
 
 
 class Worker:
@@ -121,11 +161,22 @@ class Worker:
                 finished = done - {woken}
                 running -= finished
                 count += len(finished)
+                for task in finished:
+                    self._retrieve(task)
         finally:
             # Cancelled (shutdown) or the database failed: each job releases its claim itself.
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+
+    @staticmethod
+    def _retrieve(task: "asyncio.Task[None]") -> None:
+        """Log a job task's exception: retrieved, it is never "Task exception was never retrieved"."""
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("%s ended with an error: %s: %s", task.get_name(), type(exc).__name__, exc)
 
     async def prune_deliveries(self, every: timedelta = timedelta(minutes=10)) -> int:
         """Delete delivery-log rows older than ``[hub] delivery_retention_days`` (at most every ``every``).
@@ -140,8 +191,12 @@ class Worker:
         deliveries = store.DELIVERIES
         async with self.hub.engine.begin() as connection:
             result = await connection.execute(sa.delete(deliveries).where(deliveries.c.created_at < cutoff))
-        if result.rowcount:
-            log.info("Pruned %d delivery-log rows older than %s", result.rowcount, cutoff.isoformat(timespec="seconds"))
+            # Done and failed jobs go with the same retention; queued and running ones never do.
+            jobs = await connection.execute(
+                sa.delete(JOBS).where(JOBS.c.status.in_(("done", "failed")), JOBS.c.updated_at < cutoff))
+        if result.rowcount or jobs.rowcount:
+            log.info("Pruned %d delivery-log rows and %d finished jobs older than %s", result.rowcount, jobs.rowcount,
+                     cutoff.isoformat(timespec="seconds"))
         return result.rowcount
 
     async def claim(self, limit: int) -> list[Any]:
@@ -161,7 +216,8 @@ class Worker:
             .where(JOBS.c.id.in_(ids.scalar_subquery()))
             .values(status="running", locked_by=self.name, locked_until=now + lease,
                     attempts=JOBS.c.attempts + 1, updated_at=now)
-            .returning(JOBS.c.id, JOBS.c.kind, JOBS.c.issue_id, JOBS.c.source, JOBS.c.payload, JOBS.c.attempts)
+            .returning(JOBS.c.id, JOBS.c.kind, JOBS.c.issue_id, JOBS.c.source, JOBS.c.payload, JOBS.c.attempts,
+                       JOBS.c.last_error)
         )
         async with self.hub.engine.begin() as connection:
             return list((await connection.execute(claim)).all())
@@ -179,6 +235,9 @@ class Worker:
             at = exc.until if exc.until is not None else now + timedelta(seconds=exc.after_seconds or 0)
             await self._failed(job, exc.reason, max(at, now))
         except Exception as exc:
+            if is_outage(exc):
+                await self._outage(job, f"{type(exc).__name__}: {exc}")
+                return
             delay = backoff_seconds(job.attempts, self.hub.settings.worker.backoff_base_seconds,
                                     self.hub.settings.worker.backoff_max_seconds, self.rng)
             await self._failed(job, f"{type(exc).__name__}: {exc}", self.clock() + timedelta(seconds=delay))
@@ -249,18 +308,49 @@ class Worker:
         log.warning("Job %s (%s) attempt %d failed, retrying at %s: %s",
                     job.id, job.kind, job.attempts, retry_at.isoformat(timespec="seconds"), error)
 
+    async def _outage(self, job: Any, error: str) -> None:
+        """Back off as for a failure, but give the attempt back: an outage is not the job's fault."""
+        settings = self.hub.settings.worker
+        streak = outage_streak(job.last_error) + 1
+        retry_at = self.clock() + timedelta(seconds=backoff_seconds(
+            streak, settings.backoff_base_seconds, settings.backoff_max_seconds, self.rng))
+        error = redact(error, self.hub.settings.secrets)
+        await self._finish(job, status="queued", note=None, last_error=f"outage #{streak}: {error}",
+                           run_after=retry_at, attempts=JOBS.c.attempts - 1)
+        log.warning("Job %s (%s) waits out an outage (#%d, not counted as an attempt), retrying at %s: %s",
+                    job.id, job.kind, streak, retry_at.isoformat(timespec="seconds"), error)
+
     async def _finish(self, job: Any, *, status: str, note: str | None, last_error: str | None,
-                      run_after: datetime | None = None) -> None:
+                      run_after: datetime | None = None, attempts: Any = None) -> None:
+        """Record a job's outcome and drop its claim.
+
+        The database may be the thing that just went away. Waiting for the lease (5 minutes by
+        default) would hold the job for nothing, so the write is retried, with growing pauses,
+        until it lands or the lease runs out (then another claim will run the job again).
+        """
         values: dict[str, Any] = {"status": status, "locked_by": None, "locked_until": None,
                                   "last_error": last_error, "updated_at": self.clock()}
         if note is not None:
             values["note"] = note
         if run_after is not None:
             values["run_after"] = run_after
-        async with self.hub.engine.begin() as connection:
-            await connection.execute(
-                sa.update(JOBS).where(JOBS.c.id == job.id, JOBS.c.locked_by == self.name).values(**values)
-            )
+        if attempts is not None:
+            values["attempts"] = attempts
+        statement = sa.update(JOBS).where(JOBS.c.id == job.id, JOBS.c.locked_by == self.name).values(**values)
+        give_up = asyncio.get_running_loop().time() + self.hub.settings.worker.lease_seconds
+        pause = FINISH_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                async with self.hub.engine.begin() as connection:
+                    await connection.execute(statement)
+                return
+            except Exception as exc:
+                if not is_outage(exc) or asyncio.get_running_loop().time() + pause > give_up:
+                    raise
+                log.warning("Job %s: could not record its outcome (%s), trying again in %g s",
+                            job.id, type(exc).__name__, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, FINISH_RETRY_MAX_SECONDS)
 
     async def _release(self, job: Any) -> None:
         """Give a claimed job back (shutdown): not its fault, so the attempt does not count."""
@@ -274,3 +364,35 @@ class Worker:
             log.info("Job %s released for another process", job.id)
         except Exception as exc:
             log.warning("Job %s not released (its lease will expire): %s", job.id, exc)
+
+
+async def list_jobs(engine: Any, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest jobs (of one ``status`` if given), for ``hub jobs list``."""
+    query = sa.select(JOBS.c.id, JOBS.c.kind, JOBS.c.issue_id, JOBS.c.status, JOBS.c.attempts, JOBS.c.run_after,
+                      JOBS.c.updated_at, JOBS.c.last_error, JOBS.c.note)
+    if status is not None:
+        query = query.where(JOBS.c.status == status)
+    async with engine.connect() as connection:
+        rows = (await connection.execute(query.order_by(JOBS.c.updated_at.desc(), JOBS.c.id).limit(limit))).mappings()
+        return [dict(row) for row in rows]
+
+
+async def retry_jobs(engine: Any, ids: list[str] | None = None, *, failed: bool = False,
+                     now: datetime | None = None) -> int:
+    """Queue jobs again with fresh attempts: every ``failed`` one, or those ``ids`` (any not running).
+
+    Returns how many were queued. The last error stays on the job until its next run.
+    """
+    if not failed and not ids:
+        return 0
+    now = now or _utcnow()
+    where = [JOBS.c.status != "running"]
+    if failed:
+        where.append(JOBS.c.status == "failed")
+    if ids:
+        where.append(JOBS.c.id.in_(ids))
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            sa.update(JOBS).where(*where)
+            .values(status="queued", attempts=0, run_after=now, locked_by=None, locked_until=None, updated_at=now))
+    return result.rowcount

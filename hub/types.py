@@ -23,6 +23,7 @@ __all__ = [
     "RetryLater",
     "Section",
     "Source",
+    "Unavailable",
     "Verdict",
 ]
 
@@ -185,6 +186,14 @@ class IssueView:
     assignee: str | None
     created_at: datetime
     closed_at: datetime | None = None
+
+
+class Unavailable(Exception):
+    """Raised by a job hook when an outside service it needs is down (connection refused, timeout,
+    a 5xx answer): the worker backs off and tries again, and the attempt does not count, so an
+    outage never uses up a job's attempts. (Connection errors, timeouts and database errors
+    raised by httpx, asyncio or SQLAlchemy count as outages without being wrapped in this.)
+    """
 
 
 class RetryLater(Exception):

@@ -144,3 +144,29 @@ def test_a_bad_database_url_is_one_line(tmp_path):
             result = run_hub(*command, cwd=tmp_path, env={"DATABASE_URL": url})
             assert_one_line_error(result, reason)
             assert "pw" not in result.stderr
+
+
+def test_jobs_list_and_retry(tmp_path, database_url):
+    """A job that failed for good is listed, and queued again by ``hub jobs retry --failed``."""
+    config = tmp_path / "hub.toml"
+    config.write_text('[echo]\nenrich = "fail"\n[worker]\nmax_attempts = 1\n')
+    payload = tmp_path / "payload.json"
+    payload.write_text(json.dumps({"id": "j1", "action": "open", "title": "Fails to enrich"}))
+    env = {"PYTHONPATH": str(ECHO_SITE), "DATABASE_URL": database_url}
+    assert run_hub("replay", str(payload), "--source", "echo", "--config", str(config), cwd=tmp_path,
+                   env=env).returncode == 0
+    failed = run_hub("jobs", "list", "--status", "failed", "--config", str(config), cwd=tmp_path, env=env)
+    assert failed.returncode == 0, failed.stderr
+    [line] = failed.stdout.splitlines()
+    assert " failed " in line and "attempts=1" in line and "RuntimeError: echo enrichment failed" in line
+    job_id = line.split()[0]
+    assert run_hub("jobs", "list", "--status", "queued", "--config", str(config), cwd=tmp_path,
+                   env=env).stdout == "no queued jobs\n"
+    retried = run_hub("jobs", "retry", "--failed", "--config", str(config), cwd=tmp_path, env=env)
+    assert retried.returncode == 0 and retried.stdout.startswith("queued 1 job(s) again"), retried.stderr
+    queued = run_hub("jobs", "list", "--status", "queued", "--config", str(config), cwd=tmp_path, env=env).stdout
+    assert queued.startswith(job_id) and "attempts=0" in queued
+    again = run_hub("jobs", "retry", job_id, "--config", str(config), cwd=tmp_path, env=env)
+    assert again.stdout.startswith("queued 1 job(s) again")
+    assert_one_line_error(run_hub("jobs", "retry", "--config", str(config), cwd=tmp_path, env=env),
+                          "say which jobs")

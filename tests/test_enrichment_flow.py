@@ -12,6 +12,7 @@ import threading
 
 import httpx
 
+from hub.jobs import outage_streak
 from support import FIXTURES, SENTRY_SECRET, sentry_headers
 
 REPO = "PyGithub/PyGithub"
@@ -91,7 +92,8 @@ async def test_webhook_is_answered_before_enrichment_runs(hub_client):
     assert github.requests[0] == f"/repos/{REPO}/commits"
 
 
-async def test_github_down_leaves_the_issue_intact_and_the_job_failed(hub_client):
+async def test_github_down_leaves_the_issue_intact_and_the_job_waiting(hub_client):
+    """A GitHub outage (502 to every request) is waited out: it never uses up the job's attempts."""
     github = GatedGitHub(fail=True)
     github.release.set()
     raw = {**RAW, "worker": {"poll_interval_seconds": 0.05, "max_attempts": 2, "backoff_base_seconds": 0}}
@@ -100,11 +102,23 @@ async def test_github_down_leaves_the_issue_intact_and_the_job_failed(hub_client
         response = await hc.client.post("/api/sentry/webhook", content=body, headers=sentry_headers(body))
         identifier = response.json()["issue"]["identifier"]
         before = (await hc.client.get(f"/api/issues/{identifier}")).json()
-        failed = await wait_for_job(hc, identifier, "failed")
-    assert failed["description"] == before["description"]
-    assert failed["jobs"][0]["attempts"] == 2
-    assert "502" in failed["jobs"][0]["last_error"]
-    assert "ghp_flowTestToken0001" not in json.dumps(failed)
+
+        async def three_outages() -> dict:
+            while True:
+                issue = (await hc.client.get(f"/api/issues/{identifier}")).json()
+                job = issue["jobs"][0]
+                if job["status"] == "queued" and job["last_error"] and outage_streak(job["last_error"]) >= 3:
+                    return issue
+                await asyncio.sleep(0.02)
+
+        waiting = await asyncio.wait_for(three_outages(), 20)
+        github.fail = False  # GitHub is back
+        done = await wait_for_job(hc, identifier, "done")
+    assert waiting["description"] == before["description"]
+    assert waiting["jobs"][0]["attempts"] == 0  # more tries than max_attempts, none of them counted
+    assert "502" in waiting["jobs"][0]["last_error"]
+    assert "ghp_flowTestToken0001" not in json.dumps(waiting)
+    assert done["description"].count("## Suspected Cause") == 1 and done["jobs"][0]["attempts"] == 1
 
 
 async def test_claimed_jobs_wait_on_github_together_not_one_after_another(hub_client):

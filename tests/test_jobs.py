@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from datetime import datetime, timedelta, timezone
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
-from hub.jobs import Worker, backoff_seconds
+from hub import Unavailable
+from hub import jobs as jobs_module
+from hub.jobs import Worker, backoff_seconds, list_jobs, retry_jobs
 from hub.models import Job, as_utc
 
 pytestmark = pytest.mark.usefixtures("echo_installed")
@@ -180,3 +184,158 @@ async def test_old_deliveries_are_pruned_and_their_request_ids_forgotten(hub_cli
         async with hc.hub.engine.connect() as connection:
             rows = (await connection.execute(sa.select(Delivery.__table__.c.request_id))).scalars().all()
         assert rows == ["old"]
+
+
+def _outages() -> list[BaseException]:
+    request = httpx.Request("GET", "https://api.github.com/repos/o/r/commits")
+    return [
+        Unavailable("GitHub answered 502 to GET /repos/o/r/commits"),
+        httpx.ConnectError("connection refused", request=request),
+        httpx.ReadTimeout("timed out", request=request),
+        httpx.HTTPStatusError("503", request=request, response=httpx.Response(503, request=request)),
+        sa.exc.OperationalError("SELECT 1", None, ConnectionRefusedError("the database went away")),
+        ConnectionResetError("reset by peer"),
+    ]
+
+
+async def test_outages_back_off_without_using_up_attempts(hub_client):
+    """300 of 300 jobs ended failed during a GitHub outage: an outage must never count."""
+    raw = {"worker": {"max_attempts": 2, "backoff_base_seconds": 10, "backoff_max_seconds": 60}}
+    async with hub_client(raw=raw) as hc:
+        issue = await open_issue(hc)
+        clock = Clock(datetime.now(timezone.utc) + timedelta(seconds=1))
+        worker = Worker(hc.hub, clock=clock, rng=lambda: 0.5)
+        real_enrich = worker._enrich
+        failures = iter(_outages() * 2)
+
+        async def enrich_during_an_outage(job):
+            raise next(failures)
+
+        worker._enrich = enrich_during_an_outage
+        delays = []
+        for streak in range(1, 13):
+            before = clock.now
+            assert await worker.run_due() == 1
+            job = await job_row(hc)
+            assert (job["status"], job["attempts"]) == ("queued", 0)
+            assert job["last_error"].startswith(f"outage #{streak}: ")
+            delays.append((as_utc(job["run_after"]) - before).total_seconds())
+            clock.now = as_utc(job["run_after"])
+        assert delays == [10, 20, 40, 60, 60, 60, 60, 60, 60, 60, 60, 60]  # backs off, capped
+        worker._enrich = real_enrich  # the outage is over
+        assert await worker.run_due() == 1
+        job = await job_row(hc)
+        assert (job["status"], job["attempts"], job["last_error"]) == ("done", 1, None)
+        detail = (await hc.client.get(f"/api/issues/{issue['identifier']}")).json()
+        assert "## Echo" in detail["description"]
+
+
+async def test_a_job_error_still_counts(hub_client):
+    async with hub_client(raw={"echo": {"enrich": "fail"}, "worker": {"max_attempts": 1}}) as hc:
+        await open_issue(hc)
+        assert await Worker(hc.hub, clock=Clock(datetime.now(timezone.utc) + timedelta(seconds=1))).run_due() == 1
+        assert (await job_row(hc))["status"] == "failed"
+
+
+class FlakyEngine:
+    """The hub's engine, except that ``begin`` fails while ``failures`` is above zero (the database drops)."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.failures = 0
+
+    def begin(self):
+        if self.failures > 0:
+            self.failures -= 1
+            raise sa.exc.OperationalError("UPDATE hub_job", None, ConnectionResetError("server closed the connection"))
+        return self.engine.begin()
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+
+async def test_a_database_drop_while_finishing_a_job_neither_holds_it_nor_leaks_an_exception(
+        hub_client, caplog, monkeypatch):
+    monkeypatch.setattr(jobs_module, "FINISH_RETRY_FIRST_SECONDS", 0.01)
+    async with hub_client() as hc:
+        await open_issue(hc)
+        worker = Worker(hc.hub, clock=Clock(datetime.now(timezone.utc) + timedelta(seconds=1)))
+        flaky = FlakyEngine(hc.hub.engine)
+        real_enrich = worker._enrich
+
+        async def enrich_then_drop(job):
+            note = await real_enrich(job)
+            flaky.failures = 3  # the database drops just as the job is about to be marked done
+            return note
+
+        worker._enrich = enrich_then_drop
+        hc.hub.engine = flaky
+        try:
+            assert await worker.run_due() == 1
+        finally:
+            hc.hub.engine = flaky.engine
+        job = await job_row(hc)
+        assert (job["status"], job["locked_by"]) == ("done", None)  # recorded once it was back, not leased
+        assert "could not record its outcome (OperationalError), trying again" in caplog.text
+    gc.collect()
+    assert "exception was never retrieved" not in caplog.text
+
+
+async def test_a_job_task_that_fails_is_logged_not_lost(hub_client, caplog, monkeypatch):
+    monkeypatch.setattr(jobs_module, "FINISH_RETRY_FIRST_SECONDS", 0.01)
+    async with hub_client(raw={"worker": {"lease_seconds": 0.2}}) as hc:
+        await open_issue(hc)
+        worker = Worker(hc.hub, clock=Clock(datetime.now(timezone.utc) + timedelta(seconds=1)))
+        flaky = FlakyEngine(hc.hub.engine)
+        real_enrich = worker._enrich
+
+        async def enrich_then_drop_for_good(job):
+            note = await real_enrich(job)
+            flaky.failures = 10**6
+            return note
+
+        worker._enrich = enrich_then_drop_for_good
+        hc.hub.engine = flaky
+        try:
+            with pytest.raises(sa.exc.OperationalError):  # its next claim finds the database gone too
+                await worker.run_due()
+        finally:
+            hc.hub.engine = flaky.engine
+        assert "hub-job-" in caplog.text and "ended with an error: OperationalError" in caplog.text
+    gc.collect()
+    assert "exception was never retrieved" not in caplog.text
+
+
+async def test_finished_jobs_are_pruned_with_the_delivery_retention(hub_client):
+    async with hub_client(raw={"hub": {"delivery_retention_days": 1}, "echo": {"enrich": "fail"},
+                               "worker": {"max_attempts": 1}}) as hc:
+        for external_id in ("done", "failed", "queued"):
+            await open_issue(hc, external_id=external_id)
+        now = datetime.now(timezone.utc) + timedelta(seconds=1)
+        async with hc.hub.engine.begin() as connection:
+            ids = (await connection.execute(sa.select(Job.__table__.c.id).order_by(Job.__table__.c.created_at))).scalars().all()
+            statuses = dict(zip(ids, ("done", "failed", "queued")))
+            for job_id, status in statuses.items():
+                await connection.execute(sa.update(Job.__table__).where(Job.__table__.c.id == job_id)
+                                         .values(status=status, updated_at=now))
+        assert await Worker(hc.hub, clock=Clock(now + timedelta(hours=23))).prune_deliveries() >= 0
+        async with hc.hub.engine.connect() as connection:
+            assert (await connection.execute(sa.select(sa.func.count()).select_from(Job.__table__))).scalar() == 3
+        await Worker(hc.hub, clock=Clock(now + timedelta(days=1, minutes=5))).prune_deliveries()
+        async with hc.hub.engine.connect() as connection:
+            left = (await connection.execute(sa.select(Job.__table__.c.status))).scalars().all()
+        assert left == ["queued"]  # done and failed are gone; a queued job is never pruned
+
+
+async def test_retry_jobs_queues_failed_ones_with_fresh_attempts(hub_client):
+    async with hub_client(raw={"echo": {"enrich": "fail"}, "worker": {"max_attempts": 1}}) as hc:
+        await open_issue(hc, external_id="a")
+        await open_issue(hc, external_id="b")
+        await Worker(hc.hub, clock=Clock(datetime.now(timezone.utc) + timedelta(seconds=1))).run_due()
+        failed = await list_jobs(hc.hub.engine, "failed")
+        assert len(failed) == 2 and await list_jobs(hc.hub.engine, "queued") == []
+        assert await retry_jobs(hc.hub.engine, [failed[0]["id"]]) == 1
+        assert [job["id"] for job in await list_jobs(hc.hub.engine, "queued")] == [failed[0]["id"]]
+        assert await retry_jobs(hc.hub.engine, failed=True) == 1
+        queued = await list_jobs(hc.hub.engine, "queued")
+        assert len(queued) == 2 and {job["attempts"] for job in queued} == {0}

@@ -12,10 +12,10 @@ from typing import Any, Callable, Mapping
 
 import httpx
 
-from hub import RetryLater
+from hub import RetryLater, Unavailable
 from hub.cache import Cache
 
-__all__ = ["ETAG_NAMESPACE", "GitHubClient", "GitHubError", "rate_limit_retry"]
+__all__ = ["ETAG_NAMESPACE", "GitHubClient", "GitHubError", "GitHubUnavailable", "rate_limit_retry"]
 
 log = logging.getLogger("hub.github")
 
@@ -37,6 +37,10 @@ _HINTS = {
 
 class GitHubError(Exception):
     """A GitHub request failed for a reason other than a rate limit (retried with backoff)."""
+
+
+class GitHubUnavailable(GitHubError, Unavailable):
+    """GitHub could not be reached or answered 5xx: an outage, waited out without using up attempts."""
 
 
 def rate_limit_retry(response: httpx.Response) -> RetryLater | None:
@@ -144,12 +148,14 @@ class GitHubClient:
             )
         except httpx.HTTPError as exc:
             path = httpx.URL(url).path
-            raise GitHubError(f"GitHub request GET {path} failed: {type(exc).__name__}: {exc}") from None
+            raise GitHubUnavailable(f"GitHub request GET {path} failed: {type(exc).__name__}: {exc}") from None
         retry = rate_limit_retry(response)
         if retry is not None:
             raise retry
         if response.status_code == 304 and headers and "If-None-Match" in headers:
             return response
+        if response.status_code >= 500:
+            raise GitHubUnavailable(_failure(response))
         if not response.is_success:
             raise GitHubError(_failure(response))
         return response

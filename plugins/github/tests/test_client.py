@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from hub import RetryLater
+from hub import RetryLater, Unavailable
 from hub_github.client import ETAG_NAMESPACE, GitHubClient, GitHubError
 
 SHA_691 = "b83812aa76bb7c3c43da96fbf8aec1e45db87624"
@@ -88,22 +88,25 @@ async def test_permission_403_is_an_ordinary_error_with_a_hint(fake_github, clie
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
-async def test_server_errors_are_ordinary_errors(fake_github, client, token, status):
+async def test_server_errors_are_outages(fake_github, client, token, status):
     fake_github.respond("GET", "/repos/o/r/commits", status=status, json_body={"message": "Server Error"})
     with pytest.raises(GitHubError, match=rf"GitHub answered {status} to GET /repos/o/r/commits") as caught:
         await client.get_json("/repos/o/r/commits")
     assert not isinstance(caught.value, RetryLater) and token not in str(caught.value)
+    assert isinstance(caught.value, Unavailable)  # the worker waits it out without using up attempts
 
 
 async def test_unknown_repository_names_the_likely_cause(fake_github, client):
-    with pytest.raises(GitHubError, match=r"404 .*check the repository name"):
+    with pytest.raises(GitHubError, match=r"404 .*check the repository name") as caught:
         await client.get_json("/repos/nobody/nothing/commits")
+    assert not isinstance(caught.value, Unavailable)  # GitHub answered: retrying will not help
 
 
-async def test_network_failure_is_an_ordinary_error(fake_github, client):
+async def test_network_failure_is_an_outage(fake_github, client):
     fake_github.fail("GET", "/repos/o/r/commits", httpx.ConnectError("connection refused"))
-    with pytest.raises(GitHubError, match=r"GET /repos/o/r/commits failed: ConnectError"):
+    with pytest.raises(GitHubError, match=r"GET /repos/o/r/commits failed: ConnectError") as caught:
         await client.get_json("/repos/o/r/commits")
+    assert isinstance(caught.value, Unavailable)
 
 
 async def test_a_body_that_is_not_json_is_an_ordinary_error(fake_github, client):
