@@ -20,13 +20,14 @@ import sqlalchemy as sa
 
 from hub.delivery import Answer, ReceivedDelivery, created_answer, duplicate_answer, error_answer, skipped_answer, \
     updated_answer
+from hub.headers import stored_headers
 from hub.store import LinkedIssue
 from hub.types import Decision, IssueView, Source
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
 
-__all__ = ["DATABASE_ERRORS", "MAX_NESTING", "handle_webhook", "parse_payload", "safe_headers"]
+__all__ = ["DATABASE_ERRORS", "MAX_NESTING", "handle_webhook", "parse_payload"]
 
 log = logging.getLogger("hub.webhook")
 
@@ -36,21 +37,11 @@ DATABASE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.Timeou
 #: A UNIQUE or FOREIGN KEY violation, from SQLAlchemy or from a driver.
 _INTEGRITY_ERRORS = (sa.exc.IntegrityError, psycopg.IntegrityError, sqlite3.IntegrityError)
 
-_UNSAFE_HEADER_WORDS = ("signature", "authorization", "cookie", "token", "secret", "api-key")
 _REQUEST_ID_HEADERS = ("request-id", "x-request-id", "x-github-delivery")
 
 #: Deeper JSON is refused (400): no sender's real payload comes near it, and every later walk
 #: of the value (storing it, dumping it) must stay far from Python's recursion limit.
 MAX_NESTING = 200
-
-
-def safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Headers fit for the delivery log: signatures, credentials and cookies left out."""
-    return {
-        name: value
-        for name, value in headers.items()
-        if not any(word in name.lower() for word in _UNSAFE_HEADER_WORDS)
-    }
 
 
 def _no_constant(name: str) -> Any:
@@ -103,7 +94,7 @@ async def handle_webhook(hub: "Hub", source: Source, headers: Mapping[str, str],
     """
     request_id = next((headers[name] for name in _REQUEST_ID_HEADERS if headers.get(name)), None)
     delivery = ReceivedDelivery(source=source, headers=headers, body=body, request_id=request_id,
-                                stored_headers=safe_headers(headers))
+                                stored_headers=stored_headers(headers))
     hook = hub.pm.hook
     config = hub.settings
     if not verified:

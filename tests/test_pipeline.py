@@ -294,3 +294,18 @@ async def test_a_record_seen_linked_is_deduplicated_without_building_a_draft(hub
         assert recreated.json()["issue"]["identifier"] != first.json()["issue"]["identifier"]
         assert counter.calls == 2
         assert await count(hc.hub, Delivery) == 5
+
+
+async def test_the_delivery_log_keeps_only_allowed_headers_each_capped(hub_client):
+    # Sentry signs only the body: whatever headers come with a signed delivery are the sender's
+    # (or an attacker's) choice. A 200 KB header must not reach the delivery log.
+    async with hub_client() as hc:
+        headers = {**JSON, "request-id": "h1", "user-agent": "u" * 5000, "x-junk": "j" * 200_000,
+                   "x-signature": "s3cret", "cookie": "c=1"}
+        response = await hc.client.post("/api/echo/webhook", content=body(id="h1", action="open"), headers=headers)
+        assert response.status_code == 200, response.text
+        async with hc.hub.engine.connect() as connection:
+            stored = (await connection.execute(sa.select(Delivery.__table__.c.headers))).scalar_one()
+        assert set(stored) <= {"content-type", "content-length", "user-agent", "request-id"}
+        assert stored["request-id"] == "h1" and len(stored["user-agent"]) <= 256
+        assert len(json.dumps(stored)) < 4096
