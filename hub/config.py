@@ -77,6 +77,9 @@ class DatabaseSettings(_Strict):
     pool_size: int = Field(20, ge=1)
     connect_timeout_seconds: float = Field(5.0, gt=0)
     statement_timeout_seconds: float = Field(10.0, gt=0)
+    #: How long a webhook delivery may wait on the database before it is answered 503: below
+    #: Sentry's 1 s, after which Sentry counts the delivery as failed whatever comes later.
+    webhook_timeout_seconds: float = Field(0.8, gt=0)
 
 
 class WorkerSettings(_Strict):

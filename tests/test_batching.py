@@ -63,6 +63,20 @@ async def test_a_failed_batch_is_written_again_one_by_one_with_each_outcome():
     assert sorted(map(tuple, writes.calls)) == [(0,), (1,), (1, 2, 3), (2,), (3,)]
 
 
+async def test_a_write_every_caller_gave_up_on_is_stopped_before_it_is_done():
+    writes = FakeWrites()
+    batcher = Batcher(writes.write, max_in_flight=1)
+    caller = asyncio.create_task(batcher.write({"n": 7}))
+    await asyncio.sleep(0.01)
+    assert writes.calls == [[7]]  # started, waiting (as on a connection during a partition)
+    caller.cancel()  # the delivery was answered 503 past its budget
+    await asyncio.sleep(0.01)
+    assert batcher.in_flight == 0 and not batcher.tasks
+    queued = asyncio.create_task(batcher.write({"n": 8}))
+    writes.release.set()
+    assert await queued == {"n": 8}
+
+
 def body(**payload) -> bytes:
     return json.dumps(payload).encode()
 

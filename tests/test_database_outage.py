@@ -103,3 +103,34 @@ async def test_postgresql_connections_use_tcp_keepalives_and_a_user_timeout(pg_d
             parameters = raw.driver_connection.info.get_parameters()
     assert parameters["keepalives"] == "1" and int(parameters["keepalives_idle"]) > 0
     assert int(parameters["tcp_user_timeout"]) > 0
+
+
+async def test_a_webhook_is_answered_503_within_its_budget_during_a_partition(pg_database_url, echo_installed):
+    """Packets to PostgreSQL vanish: the delivery's statement would wait on TCP for minutes, and
+    Sentry gives up after 1 s. The webhook is answered 503 within its budget, every time, and
+    deliveries work again once the network heals."""
+    url = sa.engine.make_url(pg_database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    proxy.start()
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    budget = 0.8
+    try:
+        async with hub_client_factory(proxied)(raw={"database": {"webhook_timeout_seconds": budget}}) as hc:
+            assert (await deliver(hc, "before")).status_code == 200
+            proxy.blackhole()
+            for n in range(3):
+                started = time.monotonic()
+                down = await deliver(hc, f"during-{n}")
+                # Before: the answer waited for the whole partition.
+                assert down.status_code == 503 and time.monotonic() - started < budget + 1
+            proxy.restore()
+            proxy.cut()
+            proxy.start()
+
+            async def delivered() -> None:
+                while (await deliver(hc, "after")).status_code != 200:
+                    await asyncio.sleep(0.2)
+
+            await asyncio.wait_for(delivered(), timeout=30)
+    finally:
+        proxy.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from litestar import Request, Response, get, post
@@ -13,6 +14,19 @@ from hub.types import Source
 __all__ = ["webhook_handlers"]
 
 log = logging.getLogger("hub.webhook")
+
+#: Deliveries answered 503 while their task still ran: kept until it ends, its exception read.
+_abandoned: set[asyncio.Task] = set()
+
+
+def _forget(task: asyncio.Task) -> None:
+    _abandoned.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("A delivery answered 503 ended later with %s", type(task.exception()).__name__)
+
+
+def _unavailable() -> Response:
+    return Response({"success": False, "error": "database unavailable"}, status_code=503)
 
 
 def _is_json(content_type: str) -> bool:
@@ -44,25 +58,29 @@ def webhook_handlers(source: Source) -> list[HTTPRouteHandler]:
             return Response({"success": False, "error": "content type must be application/json"}, status_code=415)
         body = await request.body()
         hub = request.app.state.hub
-        for attempt in (1, 2):
-            try:
-                answer = await handle_webhook(hub, source, request.headers, body)
-                break
-            except DATABASE_ERRORS as exc:
-                # A pooled connection that died (database restart, proxy cut) is discarded by
-                # SQLAlchemy; one more try on a fresh connection is safe because a delivery is
-                # idempotent (dedupe on the external id, Request-ID on the delivery log).
-                if attempt == 1 and getattr(exc, "connection_invalidated", False):
-                    log.warning("%s Database connection lost; retrying on a new one", source.prefix)
-                    continue
-                log.error("%s Database unavailable, delivery not stored: %s", source.prefix, type(exc).__name__)
-                log.debug("database error detail", exc_info=True)
-                return Response({"success": False, "error": "database unavailable"}, status_code=503)
-            except Exception:
-                # A bug, not the sender's fault: say so in the log with the traceback, and answer
-                # JSON like every other outcome. Nothing was committed (one transaction).
-                log.exception("%s Delivery failed with an internal error, nothing stored", source.prefix)
-                return Response({"success": False, "error": "internal error"}, status_code=500)
+        # The delivery runs as a task of its own so that its answer never waits longer than the
+        # budget: a database that hangs (a partition) is answered 503 at once, and the task is
+        # cancelled in the background, where the driver cleans up its connection.
+        task = asyncio.ensure_future(handle_webhook(hub, source, request.headers, body))
+        done, _ = await asyncio.wait({task}, timeout=hub.settings.database.webhook_timeout_seconds)
+        if not done:
+            task.cancel()
+            _abandoned.add(task)
+            task.add_done_callback(_forget)
+            log.error("%s Database did not answer within %.1f s: answered 503 (what it had sent may still commit)",
+                      source.prefix, hub.settings.database.webhook_timeout_seconds)
+            return _unavailable()
+        try:
+            answer = task.result()
+        except DATABASE_ERRORS as exc:
+            log.error("%s Database unavailable, delivery not stored: %s", source.prefix, type(exc).__name__)
+            log.debug("database error detail", exc_info=True)
+            return _unavailable()
+        except Exception:
+            # A bug, not the sender's fault: say so in the log with the traceback, and answer
+            # JSON like every other outcome. Nothing was committed (one transaction).
+            log.exception("%s Delivery failed with an internal error, nothing stored", source.prefix)
+            return Response({"success": False, "error": "internal error"}, status_code=500)
         return Response(answer.body, status_code=answer.status)
 
     return [webhook_health, receive]

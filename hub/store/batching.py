@@ -70,9 +70,22 @@ class Batcher:
         task = asyncio.create_task(self._write_batch(batch))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        futures = [future for _, future in batch]
+        for future in futures:
+            future.add_done_callback(lambda _future: self._drop_if_abandoned(task, futures))
+
+    @staticmethod
+    def _drop_if_abandoned(task: asyncio.Task[None], futures: list[asyncio.Future[Any]]) -> None:
+        # Every caller gave up (answered 503 past its time budget): stop the write, so that what
+        # was answered "not stored" is not stored later, unless the database got it already.
+        if not task.done() and all(future.cancelled() for future in futures):
+            task.cancel()
 
     async def _write_batch(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
         try:
+            batch = [(params, future) for params, future in batch if not future.cancelled()]
+            if not batch:
+                return
             if len(batch) == 1:
                 await self._write_alone(*batch[0])
                 return
@@ -83,7 +96,8 @@ class Batcher:
             except Exception as exc:  # one row spoiled the statement: give each its own outcome
                 self.failed_batches += 1
                 log.debug("A batch of %d deliveries failed (%s); writing each alone", len(batch), type(exc).__name__)
-                await asyncio.gather(*(self._write_alone(params, future) for params, future in batch))
+                await asyncio.gather(*(self._write_alone(params, future) for params, future in batch
+                                       if not future.cancelled()))
                 return
             for (_, future), row in zip(batch, rows):
                 if not future.done():

@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from hub.config import DatabaseSettings
-from hub.db import libpq_url
+from hub.db import libpq_url, pg_connect_args
 from hub.store.batching import Batcher
 from hub.store.sql import FIND_LINKED_MANY, Statement, Step, pg_rows_insert
 from hub.store.tables import LinkedIssue, dump_json, encode_row, issue_view, link_view, storable
@@ -78,8 +78,8 @@ class PostgresDriver:
             max_size=settings.pool_size,
             timeout=settings.connect_timeout_seconds,
             kwargs={
+                **pg_connect_args(settings),
                 "autocommit": True,
-                "connect_timeout": max(1, int(settings.connect_timeout_seconds)),
                 # The hot path's statements take their rows as arrays: plan them once per
                 # connection (generic plan) instead of again for every execution (custom plans
                 # cost ~2 ms of planning each; measured in docs/performance.md).

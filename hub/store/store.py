@@ -167,11 +167,10 @@ class Store:
         label_ids = await self.ensure_labels(draft.labels)
         number = await self._numbers.take()
         new = new_issue(source, draft, number, prefix, label_ids.values(), job_payload, delivery, answer, utcnow())
-        try:
-            written = await self.driver.create(new.insert)
-        except BaseException:
-            self._numbers.give_back(number)
-            raise
+        # On an error or a cancellation the number is not given back: the statement may still
+        # commit (a batch goes on without its cancelled caller), and a number used twice would
+        # fail a later create. A gap is allowed; a duplicate is not.
+        written = await self.driver.create(new.insert)
         if not written:
             self._numbers.give_back(number)
             return None
