@@ -15,15 +15,25 @@ _BLOCK_START = re.compile(r"^([#+=-]|\d+(?=[.)]))")
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff]")
 
 
+#: Dates outside these years are not understood: ``9999-12-31T23:59:59-12:00`` cannot even be
+#: converted to UTC, and a window computed around year 1 or 9999 overflows.
+EARLIEST_YEAR, LATEST_YEAR = 1970, 9000
+
+
 def parse_datetime(value: object) -> datetime | None:
-    """Parse an ISO-8601 timestamp (``Z`` or offset) into an aware datetime; None if unusable."""
-    if not isinstance(value, str) or not value:
+    """Parse an ISO-8601 timestamp (``Z`` or offset) into an aware datetime; None if unusable.
+
+    Unusable: not a string, not ISO-8601, or outside EARLIEST_YEAR..LATEST_YEAR once in UTC.
+    """
+    if not isinstance(value, str) or not value or len(value) > 64:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        in_utc = parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if EARLIEST_YEAR <= in_utc.year <= LATEST_YEAR else None
 
 
 def format_datetime(value: datetime, tz: ZoneInfo) -> str:

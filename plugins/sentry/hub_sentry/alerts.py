@@ -13,7 +13,7 @@ from hub import ExternalLinkDraft, IssueDraft, LabelDraft
 from hub.formatting import escape_markdown
 
 from hub_sentry.description import code, safe_url
-from hub_sentry.payload import mapping, required_object, required_text, text
+from hub_sentry.payload import PayloadError, id_from_urls, mapping, required_object, required_text, slug_from_urls, text
 from hub_sentry.settings import SentrySettings
 
 __all__ = ["ALERT_LABEL", "EventAlert", "MetricAlert", "read_event_alert", "read_metric_alert"]
@@ -94,26 +94,53 @@ class EventAlert:
     rule: str
     event: Mapping[str, Any]
     project_slug: str | None
+    #: What was derived from elsewhere in the event (its URLs), for the answer and the log.
+    notes: tuple[str, ...] = ()
 
 
 def read_event_alert(payload: Any) -> EventAlert:
     """Validate an ``event_alert`` delivery; raise PayloadError naming what is missing."""
     data = required_object(payload, "data")
     event = required_object(payload, "data.event")
-    issue_id = required_text(event, "issue_id", "data.event.issue_id")
-    required_text(event, "title", "data.event.title")
+    notes: list[str] = []
+    issue_id = text(event.get("issue_id"))
+    if not issue_id or not issue_id.strip():
+        # Older Sentry versions name the issue only inside the event's URLs.
+        found = id_from_urls(event, ("issue_url", "web_url"))
+        if found is None:
+            raise PayloadError("data.event.issue_id is missing (and no issue URL names it)")
+        issue_id = found[0]
+        notes.append(f"data.event.issue_id taken from data.event.{found[1]}")
+    if not (text(event.get("title")) or "").strip():
+        notes.append("data.event.title missing: derived from the event")
     slug = None
     tags = event.get("tags")
     for tag in tags if isinstance(tags, list) else []:
         if isinstance(tag, list) and len(tag) == 2 and tag[0] == "project_slug" and isinstance(tag[1], str):
             slug = tag[1]
+    slug = text(event.get("project_slug")) or slug
+    if not slug and (found_slug := slug_from_urls(event, ("url",))):
+        slug = found_slug[0]
+        notes.append("data.event.project_slug taken from data.event.url")
     return EventAlert(
-        issue_id=issue_id,
+        issue_id=issue_id.strip(),
         event_id=text(event.get("event_id")),
         rule=text(data.get("triggered_rule")) or "an alert rule",
         event=event,
-        project_slug=text(event.get("project_slug")) or slug,
+        project_slug=slug,
+        notes=tuple(notes),
     )
+
+
+def _event_title(event: Mapping[str, Any]) -> str:
+    """The event's title, else what Sentry would show for it: metadata, message, the log entry."""
+    if (title := text(event.get("title"))) and title.strip():
+        return title
+    meta = mapping(event.get("metadata"))
+    kind, value = text(meta.get("type")), text(meta.get("value"))
+    return (text(meta.get("title")) or (f"{kind}: {value}" if kind and value else kind or value)
+            or text(event.get("message")) or text(mapping(event.get("logentry")).get("formatted"))
+            or f"Sentry event {text(event.get('event_id')) or ''}".strip())
 
 
 def event_issue_payload(alert: EventAlert) -> dict[str, Any]:
@@ -126,7 +153,7 @@ def event_issue_payload(alert: EventAlert) -> dict[str, Any]:
         "data": {"issue": {
             "id": alert.issue_id,
             "shortId": None,
-            "title": text(event.get("title")),
+            "title": _event_title(event),
             "culprit": event.get("culprit"),
             "level": event.get("level"),
             "platform": event.get("platform"),

@@ -47,7 +47,9 @@ def _updates(action: str, settings: SentrySettings) -> bool:
 def _issue_decision(parsed: IssuePayload, settings: SentrySettings) -> Decision:
     action, substatus = parsed.action, parsed.substatus
     summary = f"resource=issue, action={action}, substatus={substatus}, issue={parsed.short_id}"
-    response = {"sentry": {"id": parsed.id, "shortId": parsed.short_id}}
+    response: dict = {"sentry": {"id": parsed.id, "shortId": parsed.short_id}}
+    if parsed.notes:
+        response["sentry"]["notes"] = list(parsed.notes)
     creates = (action == "created" and substatus != "ongoing") or (
         action == "unresolved" and substatus in _CREATING_UNRESOLVED)
     if creates:
@@ -84,8 +86,10 @@ def _event_alert_decision(alert: EventAlert, action: Any, settings: SentrySettin
         return _skip(f"event_alert action={action} is not handled", action, None)
     if not enabled_for([alert.project_slug], settings):
         return _skip(f"project {alert.project_slug or '(not named in the event)'} is not enabled", action, None)
-    return Decision("create", external_id=alert.issue_id, response={"sentry": {"id": alert.issue_id}},
-                    summary=summary)
+    response: dict = {"sentry": {"id": alert.issue_id}}
+    if alert.notes:
+        response["sentry"]["notes"] = list(alert.notes)
+    return Decision("create", external_id=alert.issue_id, response=response, summary=summary)
 
 
 def _check_shape(resource: str, payload: Any) -> None:
@@ -117,8 +121,9 @@ def decide(headers: Mapping[str, str], payload: Any, settings: SentrySettings) -
         _check_shape(resource, payload)
     except PayloadError as error:
         return Decision.reject(str(error))
-    log.info("%s Received: resource=issue, action=%s, substatus=%s, issue=%s",
-             PREFIX, parsed.action, parsed.substatus, parsed.short_id)
+    log.info("%s Received: resource=issue, action=%s, substatus=%s, issue=%s%s",
+             PREFIX, parsed.action, parsed.substatus, parsed.short_id,
+             f" ({'; '.join(parsed.notes)})" if parsed.notes else "")
     if not settings.projects.enabled(parsed.slug):
         return _skip(f"project {parsed.slug} is not enabled", parsed.action, parsed.substatus)
     return _issue_decision(parsed, settings)

@@ -92,11 +92,8 @@ def test_other_resources_are_skipped(settings, resource):
         (lambda p: p.update(action=7), "action is missing"),
         (lambda p: p.pop("data"), "data is missing"),
         (lambda p: p["data"].pop("issue"), "data.issue is missing"),
-        (lambda p: p["data"]["issue"].pop("id"), "data.issue.id is missing"),
-        (lambda p: p["data"]["issue"].update(id=True), "data.issue.id is missing"),
-        (lambda p: p["data"]["issue"].update(title=None), "data.issue.title is missing"),
-        (lambda p: p["data"]["issue"].update(project="ipe"), "data.issue.project is missing"),
-        (lambda p: p["data"]["issue"]["project"].pop("slug"), "data.issue.project.slug is missing"),
+        (lambda p: p["data"]["issue"].pop("id"), "data.issue.id is missing (and no issue URL names it)"),
+        (lambda p: p["data"]["issue"].update(id=True), "data.issue.id is missing (and no issue URL names it)"),
     ],
 )
 def test_malformed_payloads_are_rejected_naming_what_is_missing(settings, mutate, reason):
@@ -104,6 +101,27 @@ def test_malformed_payloads_are_rejected_naming_what_is_missing(settings, mutate
     mutate(payload)
     decision = accept(settings, payload)
     assert (decision.kind, decision.reason) == ("reject", reason)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "note"),
+    [
+        (lambda p: p["data"]["issue"].update(title=None), "data.issue.title missing: derived from the issue's metadata"),
+        (lambda p: p["data"]["issue"].update(project="ipe"), "data.issue.project.slug missing: used sentry"),
+        (lambda p: p["data"]["issue"]["project"].pop("slug"), "data.issue.project.slug missing: used ipe"),
+        (lambda p: p["data"]["issue"].pop("id") and p["data"]["issue"].update(
+            web_url="https://sentry.io/organizations/acme/issues/123/"), "data.issue.id taken from data.issue.web_url"),
+    ],
+)
+def test_what_can_be_derived_is_derived_and_said(settings, mutate, note):
+    """A real, signed delivery is never refused for a field the hub can derive: it says what it did."""
+    payload = delivery("created")
+    mutate(payload)
+    decision = accept(settings, payload)
+    assert (decision.kind, decision.external_id) == ("create", "123")
+    assert decision.response["sentry"]["notes"] == [note]
+    draft = plugin.build_issue(source="sentry", payload=payload, config=settings())
+    assert draft.title.strip() and draft.link.external_id == "123"
 
 
 @pytest.mark.parametrize("payload", [None, [], "text", 42, {"data": []}])
@@ -163,14 +181,16 @@ def test_event_alerts_link_to_the_events_issue(settings):
     assert (decision.kind, decision.external_id) == ("create", "1117540176")
     filtered = accept(settings, load("event_alert-triggered.json"), headers={"sentry-hook-resource": "event_alert"},
                       projects={"include": ["chipp-*"]})
-    assert (filtered.kind, filtered.reason) == ("skip", "project (not named in the event) is not enabled")
+    # The event names its project only in its API URL (.../projects/test-org/front-end/events/...).
+    assert (filtered.kind, filtered.reason) == ("skip", "project front-end is not enabled")
 
 
 def test_malformed_alerts_are_rejected(settings):
     metric = accept(settings, {"action": "critical", "data": {}}, headers={"sentry-hook-resource": "metric_alert"})
     assert metric.reason == "data.metric_alert is missing"
     assert accept(settings, {"action": "triggered", "data": {"event": {}}},
-                  headers={"sentry-hook-resource": "event_alert"}).reason == "data.event.issue_id is missing"
+                  headers={"sentry-hook-resource": "event_alert"}).reason == \
+        "data.event.issue_id is missing (and no issue URL names it)"
 
 
 @pytest.mark.parametrize(
