@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from hub import db, transport
+from hub.auth.commands import add_access_commands
 from hub.bootstrap import load
 from hub.config import ConfigError, Settings
 from hub.logs import setup_logging
@@ -254,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("--failed", action="store_true", help="every failed job")
     retry.add_argument("--config", help=config_help)
     retry.set_defaults(func=cmd_jobs_retry)
+    add_access_commands(commands, config_help)
     return parser
 
 

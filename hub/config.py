@@ -6,11 +6,12 @@ Secrets are only read from the environment (a plugin's ConfigSection names them)
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Literal, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hub.types import ConfigSection
 
 __all__ = [
+    "AuthSettings",
     "ConfigError",
     "DatabaseSettings",
     "HubSettings",
@@ -28,7 +30,7 @@ __all__ = [
     "read_config_file",
 ]
 
-CORE_SECTIONS = ("hub", "database", "worker", "plugins")
+CORE_SECTIONS = ("hub", "database", "worker", "plugins", "auth")
 
 
 class ConfigError(Exception):
@@ -100,6 +102,33 @@ class PluginsSettings(_Strict):
     disabled: list[str] = []
 
 
+class AuthSettings(_Strict):
+    """``[auth]``: sessions, login rate limits, single sign-on behind a trusted proxy."""
+
+    session_hours: float = Field(12.0, gt=0)
+    #: Failed logins counted over ``login_window_seconds``; past either limit, logins answer 429.
+    login_failures_per_account: int = Field(5, ge=1)
+    login_failures_per_address: int = Field(20, ge=1)
+    login_window_seconds: float = Field(900.0, gt=0)
+    #: A header naming the signed-in person (``X-Forwarded-Email``), believed only from ``trusted_proxies``.
+    trusted_header: str | None = None
+    trusted_proxies: list[str] = []
+    #: The scope of a person the proxy names who has no account of their own.
+    trusted_scope: Literal["read", "write", "admin"] = "read"
+    #: The address people reach the hub at (for the first-run link); default ``http://<host>:<port>``.
+    public_url: str | None = None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"not an address or network: {item!r}") from None
+        return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting the hub runs with: the core sections and one model per plugin section."""
@@ -108,6 +137,7 @@ class Settings:
     database: DatabaseSettings = DatabaseSettings()
     worker: WorkerSettings = WorkerSettings()
     plugins: PluginsSettings = PluginsSettings()
+    auth: AuthSettings = AuthSettings()
     sections: Mapping[str, BaseModel] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
     path: Path | None = None
@@ -163,6 +193,7 @@ def build_settings(
         "database": _validate(DatabaseSettings, database, "database", where),
         "worker": _validate(WorkerSettings, raw.get("worker", {}), "worker", where),
         "plugins": _validate(PluginsSettings, raw.get("plugins", {}), "plugins", where),
+        "auth": _validate(AuthSettings, raw.get("auth", {}), "auth", where),
     }
     models: dict[str, BaseModel] = {}
     secrets: list[str] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
@@ -11,7 +12,9 @@ from typing import Any, AsyncIterator, Callable
 import httpx
 from litestar.testing import AsyncTestClient
 
+from hub import db
 from hub.app import create_app
+from hub.auth.tokens import create_token
 from hub.config import build_settings
 from hub.plugins import build_plugin_manager, config_sections
 
@@ -35,7 +38,11 @@ def sign(body: bytes, secret: str) -> str:
 
 
 class HubClient:
-    """A running app (real lifespan, real database) and its test client."""
+    """A running app (real lifespan, real database) and its test client.
+
+    ``client`` sends ``Authorization: Bearer`` with a token of the factory's ``token_scope``
+    (``read`` unless told otherwise; None: an anonymous client).
+    """
 
     def __init__(self, app: Any, client: AsyncTestClient) -> None:
         self.app = app
@@ -47,16 +54,29 @@ class HubClient:
         return self.app.state.hub
 
 
+async def _new_token(settings: Any, scope: str) -> str:
+    # On an engine of its own, before the app starts: the app's engine belongs to its event loop.
+    engine = db.create_engine(settings.database)
+    try:
+        return await create_token(engine, f"test-{scope}-{uuid.uuid4().hex[:8]}", scope)
+    finally:
+        await engine.dispose()
+
+
 def hub_client_factory(database_url: str) -> Callable[..., Any]:
     """Factory of running apps on ``database_url``: ``async with factory(raw=..., env=...) as hc``."""
     @asynccontextmanager
     async def factory(raw: dict[str, Any] | None = None, env: dict[str, str] | None = None,
                       transport: httpx.AsyncBaseTransport | None = None, pm: Any = None,
-                      start_worker: bool = False) -> AsyncIterator[HubClient]:
+                      start_worker: bool = False, token_scope: str | None = "read") -> AsyncIterator[HubClient]:
         pm = pm or build_plugin_manager()
         settings = make_settings(database_url, raw, env, pm)
         app = create_app(settings, pm, http_transport=transport, start_worker=start_worker, migrate=False)
+        token = await _new_token(settings, token_scope) if token_scope is not None else None
         async with AsyncTestClient(app=app, timeout=30) as client:
+            if token is not None:
+                # The API needs a token (issue 12): tests that read it do so with this one.
+                client.headers["authorization"] = f"Bearer {token}"
             yield HubClient(app, client)
 
     return factory

@@ -1,4 +1,7 @@
-"""``GET /api/health``: is this process able to reach its database?"""
+"""``GET /api/health``: is this process able to reach its database? Public, so status only.
+
+The dialect and the error class are detail for operators: shown only to a caller with ``read``.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +11,34 @@ from typing import Any
 from litestar import Request, Response, get
 
 from hub import db
+from hub.auth import PUBLIC, allows, scope_opt
+from hub.auth.guard import principal_of
 
 __all__ = ["health"]
 
 
-@get("/api/health", tags=["health"], summary="Database reachability")
+@get("/api/health", tags=["health"], summary="Database reachability", opt=scope_opt(PUBLIC))
 async def health(request: Request) -> Response:
-    """200 with ``database: ok`` when ``SELECT 1`` succeeds, else 503 naming the error class."""
+    """200 ``{"status": "ok"}`` when ``SELECT 1`` succeeds, else 503; with ``read``, the dialect or error class too."""
     hub = request.app.state.hub
     try:
         await _ping_within(request.app.state, hub.engine, hub.settings.database.connect_timeout_seconds)
     except Exception as exc:  # any failure to reach the database is "unhealthy", never a 500
-        return Response({"status": "error", "database": f"unreachable ({type(exc).__name__})"}, status_code=503)
-    return Response({"status": "ok", "database": "ok", "dialect": hub.engine.dialect.name})
+        detail = {"database": f"unreachable ({type(exc).__name__})"} if await _may_see_detail(request) else {}
+        return Response({"status": "error", **detail}, status_code=503)
+    detail = {"database": "ok", "dialect": hub.engine.dialect.name} if await _may_see_detail(request) else {}
+    return Response({"status": "ok", **detail})
+
+
+async def _may_see_detail(request: Request) -> bool:
+    # Only callers who sent credentials cost a lookup: a load balancer's probe stays one query.
+    if "authorization" not in request.headers and not request.cookies:
+        return False
+    try:
+        principal = await principal_of(request)
+    except Exception:  # the database is down: no detail, still a plain health answer
+        return False
+    return principal is not None and allows(principal.scope, "read")
 
 
 async def _ping_within(state: Any, engine: Any, timeout: float) -> None:

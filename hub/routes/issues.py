@@ -1,27 +1,59 @@
-"""``GET /api/issues`` and ``GET /api/issues/{identifier}``: issues with labels, links, comments and jobs."""
+"""``GET /api/issues`` and ``GET /api/issues/{identifier}``: issues with labels, links, comments, jobs and
+their timeline (``events``). Scope ``read``.
+
+Query parameters are checked here, not by the database: a NUL or an offset past 64 bits would
+otherwise reach PostgreSQL and come back as a 500.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
+
+import re
 
 import sqlalchemy as sa
 from litestar import Request, get
-from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import FromPath, FromQuery
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hub.models import Comment, ExternalIssue, Issue, IssueLabel, Job, Label, as_utc
+from hub.auth import scope_opt
+from hub.models import Comment, ExternalIssue, Issue, IssueEvent, IssueLabel, Job, Label, as_utc
 
-__all__ = ["get_issue", "list_issues"]
+__all__ = ["checked_identifier", "get_issue", "issue_json", "list_issues", "load_issue_json"]
+
+MAX_PAGE = 100_000
+MAX_PER_PAGE = 200
+MAX_FILTER_LENGTH = 200
+_IDENTIFIER = re.compile(r"[A-Z][A-Z0-9]*-[1-9][0-9]{0,17}")
+
+
+def checked_identifier(identifier: str) -> str:
+    """``identifier`` when it has the shape ``PREFIX-<n>``; else 400 (before any query)."""
+    if not _IDENTIFIER.fullmatch(identifier):
+        raise ClientException("identifier must look like CHIPP-5")
+    return identifier
+
+
+def _checked_text(name: str, value: str | None) -> str | None:
+    if value is not None and (len(value) > MAX_FILTER_LENGTH or not value.isprintable()):
+        raise ClientException(f"{name} must be printable text of at most {MAX_FILTER_LENGTH} characters")
+    return value
+
+
+def _checked_int(name: str, value: int, highest: int) -> int:
+    if not 1 <= value <= highest:
+        raise ClientException(f"{name} must be between 1 and {highest}")
+    return value
 
 
 def _time(value: Any) -> str | None:
     return as_utc(value).isoformat() if value is not None else None
 
 
-def _issue_json(issue: Issue, related: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+def issue_json(issue: Issue, related: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
     return {
         "id": issue.id,
         "identifier": issue.identifier,
@@ -40,7 +72,7 @@ def _issue_json(issue: Issue, related: dict[str, dict[str, list[dict[str, Any]]]
 async def _related(session: AsyncSession, ids: list[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Labels, links, comments and jobs of many issues, one query each (no lazy loads under async)."""
     related: dict[str, dict[str, list[dict[str, Any]]]] = {
-        name: defaultdict(list) for name in ("labels", "links", "comments", "jobs")
+        name: defaultdict(list) for name in ("labels", "links", "comments", "jobs", "events")
     }
     if not ids:
         return related
@@ -70,19 +102,29 @@ async def _related(session: AsyncSession, ids: list[str]) -> dict[str, dict[str,
             "last_error": job.last_error, "note": job.note, "run_after": _time(job.run_after),
             "created_at": _time(job.created_at), "updated_at": _time(job.updated_at),
         })
+    events = await session.exec(
+        select(IssueEvent).where(col(IssueEvent.issue_id).in_(ids)).order_by(IssueEvent.created_at, IssueEvent.id)
+    )
+    for event in events:
+        related["events"][event.issue_id].append({
+            "kind": event.kind, "actor": event.actor, "value": event.value, "text": event.text,
+            "created_at": _time(event.created_at),
+        })
     return related
 
 
-@get("/api/issues", tags=["issues"], summary="List issues, newest first")
+@get("/api/issues", tags=["issues"], summary="List issues, newest first", opt=scope_opt("read"))
 async def list_issues(
     request: Request,
     status: FromQuery[Literal["open", "closed"] | None] = None,
     label: FromQuery[str | None] = None,
     source: FromQuery[str | None] = None,
-    page: Annotated[int, QueryParameter(ge=1)] = 1,
-    per_page: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+    page: FromQuery[int] = 1,
+    per_page: FromQuery[int] = 50,
 ) -> dict[str, Any]:
     """Issues filtered by status, label name and link source; paginated, newest first."""
+    label, source = _checked_text("label", label), _checked_text("source", source)
+    page, per_page = _checked_int("page", page, MAX_PAGE), _checked_int("per_page", per_page, MAX_PER_PAGE)
     query = select(Issue)
     if status:
         query = query.where(Issue.status == status)
@@ -100,19 +142,25 @@ async def list_issues(
         ))
         related = await _related(session, [issue.id for issue in issues])
     return {
-        "items": [_issue_json(issue, related) for issue in issues],
+        "items": [issue_json(issue, related) for issue in issues],
         "page": page,
         "per_page": per_page,
         "total": total,
     }
 
 
-@get("/api/issues/{identifier:str}", tags=["issues"], summary="One issue by identifier (CHIPP-5)")
-async def get_issue(request: Request, identifier: FromPath[str]) -> dict[str, Any]:
-    """One issue with its labels, external links, comments and jobs; 404 when unknown."""
-    async with AsyncSession(request.app.state.hub.engine) as session:
+async def load_issue_json(engine: Any, identifier: str) -> dict[str, Any]:
+    """The API's JSON of one issue (labels, links, comments, jobs, events); 404 when unknown."""
+    async with AsyncSession(engine) as session:
         issue = (await session.exec(select(Issue).where(Issue.identifier == identifier))).first()
         if issue is None:
             raise NotFoundException(f"no issue {identifier}")
         related = await _related(session, [issue.id])
-    return _issue_json(issue, related)
+    return issue_json(issue, related)
+
+
+@get("/api/issues/{identifier:str}", tags=["issues"], summary="One issue by identifier (CHIPP-5)",
+     opt=scope_opt("read"))
+async def get_issue(request: Request, identifier: FromPath[str]) -> dict[str, Any]:
+    """One issue with its labels, external links, comments, jobs and timeline; 404 when unknown."""
+    return await load_issue_json(request.app.state.hub.engine, checked_identifier(identifier))

@@ -16,10 +16,10 @@ from typing import Any, Callable, Mapping
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from hub.models import Comment, Delivery, ExternalIssue, Issue, IssueLabel, IssueNumber, Job, Label, as_utc
+from hub.models import Comment, Delivery, ExternalIssue, Issue, IssueEvent, IssueLabel, IssueNumber, Job, Label, as_utc
 from hub.types import IssueView, LinkView
 
-__all__ = ["COMMENTS", "DELIVERIES", "ISSUES", "ISSUE_LABELS", "JOBS", "LABELS", "LINKS", "NUMBERS", "LinkedIssue",
+__all__ = ["COMMENTS", "DELIVERIES", "EVENTS", "ISSUES", "ISSUE_LABELS", "JOBS", "LABELS", "LINKS", "NUMBERS", "LinkedIssue",
            "Shape", "decode_row", "dump_json", "encode_row", "issue_view", "link_view", "shape", "storable"]
 
 ISSUES = Issue.__table__
@@ -30,9 +30,11 @@ COMMENTS = Comment.__table__
 DELIVERIES = Delivery.__table__
 JOBS = Job.__table__
 NUMBERS = IssueNumber.__table__
+EVENTS = IssueEvent.__table__
 
 _MODELS: dict[str, type[SQLModel]] = {model.__tablename__: model for model in
-                                      (Issue, ExternalIssue, Label, IssueLabel, Comment, Delivery, Job, IssueNumber)}
+                                      (Issue, ExternalIssue, Label, IssueLabel, Comment, Delivery, Job, IssueNumber,
+                                       IssueEvent)}
 
 # A lone UTF-16 surrogate (from a JSON escape such as "\ud800" with no partner): no database
 # can store it as UTF-8 text.
@@ -127,7 +129,7 @@ def _shape(table: sa.Table) -> Shape:
 _NO_TABLE = Shape(table=None, columns=(), defaults={}, json_columns=frozenset(), time_columns=frozenset())
 
 _SHAPES = {table.name: _shape(table) for table in (ISSUES, LINKS, LABELS, ISSUE_LABELS, COMMENTS, DELIVERIES, JOBS,
-                                                   NUMBERS)}
+                                                   NUMBERS, EVENTS)}
 
 
 def shape(table: sa.Table) -> Shape:

@@ -20,8 +20,9 @@ from hub.delivery import Answer, ReceivedDelivery
 from hub.models import new_id
 from hub.store.sql import EARLIER_RESPONSE, FIND_LINKED, INSERT_LABEL, LABEL_ID, TAKE_NUMBERS, Statement, Step, \
     insert, set_issue_columns
-from hub.store.tables import COMMENTS, DELIVERIES, ISSUE_LABELS, ISSUES, JOBS, LABELS, LINKS, LinkedIssue, \
+from hub.store.tables import COMMENTS, DELIVERIES, EVENTS, ISSUE_LABELS, ISSUES, JOBS, LABELS, LINKS, LinkedIssue, \
     issue_view, link_view, shape, storable
+from hub.timeline import event_rows
 from hub.types import Change, IssueDraft, IssueView, LabelDraft
 
 __all__ = ["CREATE_STEPS", "Exec", "GatedInsert", "NewIssue", "Tx", "apply_changes", "delivery_row",
@@ -171,6 +172,7 @@ _SET_ASSIGNEE = set_issue_columns(("assignee",))
 _SET_PRIORITY = set_issue_columns(("priority",))
 _INSERT_COMMENT = insert(COMMENTS, on_conflict=("issue_id", "key"), returning="id")
 _INSERT_ISSUE_LABEL = insert(ISSUE_LABELS, on_conflict=("issue_id", "label_id"), returning="issue_id")
+_INSERT_EVENT = insert(EVENTS)
 
 
 def _describe(change: Change) -> dict[str, Any]:
@@ -207,6 +209,8 @@ def apply_changes(issue: IssueView, changes: Iterable[Change], actor: str, label
             continue
         if (yield exec_):
             applied.append(_describe(change))
+    for row in event_rows(issue.id, actor, applied, now):  # the issue's timeline: who changed what (hub.timeline)
+        yield Exec(_INSERT_EVENT, row)
     return applied
 
 
