@@ -33,3 +33,29 @@ async def test_rows_the_webhook_store_writes_read_back_through_the_api(hub_clien
         again = await hc.client.post("/api/sentry/webhook", content=body, headers=sentry_headers(body))
         assert again.json()["deduplicated"] is True
         assert again.json()["issue"] == created.json()["issue"]
+
+
+async def test_sqlite_commits_are_on_disk_before_the_answer(tmp_path, sqlite_template):
+    # WAL with synchronous=NORMAL may lose the last commits on power loss: answered 200 would
+    # not mean stored. Both connections that write (the store's and the engine's) use FULL.
+    import shutil
+
+    import sqlalchemy as sa
+
+    from hub import db
+
+    path = tmp_path / "hub.db"
+    shutil.copy(sqlite_template, path)
+    settings = DatabaseSettings(url=f"sqlite:///{path}")
+    store = await open_store(settings)
+    try:
+        levels = await store.driver._call(lambda: store.driver.connection.execute("PRAGMA synchronous").fetchone()[0])
+    finally:
+        await store.close()
+    engine = db.create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            engine_level = (await connection.exec_driver_sql("PRAGMA synchronous")).scalar_one()
+    finally:
+        await engine.dispose()
+    assert (levels, engine_level) == (2, 2)  # 2 = FULL

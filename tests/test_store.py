@@ -66,9 +66,10 @@ async def store(store_url: str, driver_name: str) -> AsyncIterator[Store]:
 
 
 def together(store: Store, kind: str = "creates") -> Any:
-    """Hold the batcher of ``kind`` on pg-batched (one statement for what is started inside)."""
+    """Hold the batcher of ``kind`` on pg-batched and SQLite (one statement, or one transaction,
+    for what is started inside)."""
     batcher = getattr(store.driver, kind, None)
-    if getattr(store.driver, "always_arrays", False) and batcher is not None:
+    if batcher is not None and (store.dialect == "sqlite" or getattr(store.driver, "always_arrays", False)):
         return batcher.hold()
     return nullcontext()
 
@@ -177,7 +178,7 @@ async def test_a_replayed_request_id_inside_a_batch_fails_alone(store, store_url
     assert (await other) is not None
     assert count(store_url, "chipp_issue") == 2 and count(store_url, "hub_delivery") == 2
     assert (await store.earlier_response("echo", "once"))["echo"] == "r1"
-    if store.dialect == "postgresql" and getattr(store.driver, "always_arrays", False):
+    if store.dialect == "sqlite" or getattr(store.driver, "always_arrays", False):
         assert store.driver.creates.failed_batches == 1
 
 
