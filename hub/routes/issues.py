@@ -8,6 +8,7 @@ otherwise reach PostgreSQL and come back as a 500.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from typing import Any, Literal
 
 import re
@@ -53,18 +54,16 @@ def _time(value: Any) -> str | None:
     return as_utc(value).isoformat() if value is not None else None
 
 
+#: The issue's columns the API shows: all of them but the internal number (``identifier`` has
+#: it), so a column added to ``chipp_issue`` appears here without an edit.
+_ISSUE_COLUMNS = tuple(column.name for column in Issue.__table__.columns if column.name != "number")
+
+
 def issue_json(issue: Issue, related: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+    """The API's JSON of an issue: its columns (times as ISO 8601 in UTC) and its related rows."""
+    values = {name: getattr(issue, name) for name in _ISSUE_COLUMNS}
     return {
-        "id": issue.id,
-        "identifier": issue.identifier,
-        "title": issue.title,
-        "description": issue.description,
-        "priority": issue.priority,
-        "status": issue.status,
-        "assignee": issue.assignee,
-        "created_at": _time(issue.created_at),
-        "updated_at": _time(issue.updated_at),
-        "closed_at": _time(issue.closed_at),
+        **{name: _time(value) if isinstance(value, datetime) else value for name, value in values.items()},
         **{name: rows.get(issue.id, []) for name, rows in related.items()},
     }
 
