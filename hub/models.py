@@ -83,6 +83,8 @@ class Issue(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     closed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    #: The source whose delivery made the issue (None for issues made otherwise).
+    source: str | None = Field(default=None, sa_type=sa.Text, index=True)
 
 
 class ExternalIssue(SQLModel, table=True):

@@ -186,6 +186,8 @@ class IssueView:
     assignee: str | None
     created_at: datetime
     closed_at: datetime | None = None
+    #: The source whose delivery made the issue.
+    source: str | None = None
 
 
 class Unavailable(Exception):

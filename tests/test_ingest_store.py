@@ -26,7 +26,7 @@ async def test_rows_the_webhook_store_writes_read_back_through_the_api(hub_clien
         assert created.status_code == 200, created.text
         identifier = created.json()["issue"]["identifier"]
         issue = (await hc.client.get(f"/api/issues/{identifier}")).json()
-        assert issue["identifier"] == identifier and issue["status"] == "open"
+        assert issue["identifier"] == identifier and issue["status"] == "open" and issue["source"] == "sentry"
         created_at = datetime.fromisoformat(issue["created_at"].replace("Z", "+00:00"))
         assert abs((datetime.now(timezone.utc) - created_at).total_seconds()) < 60
         assert issue["links"][0]["external_id"] == "77" and issue["links"][0]["metadata"]["project"]["slug"]

@@ -37,3 +37,24 @@ def test_external_issue_has_the_seed_columns(database_url):
     assert columns == {"id", "issue_id", "source", "external_id", "external_url", "metadata", "created_at"}
     assert ("source", "external_id") in uniques
     assert foreign["referred_table"] == "chipp_issue" and foreign["options"].get("ondelete") == "CASCADE"
+
+
+def test_issue_source_is_filled_for_issues_made_before_it_existed(tmp_path):
+    from hub.db import upgrade_sync
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade_sync(url, "0002")
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO chipp_issue (id, number, identifier, title, description, priority, status, created_at, "
+                "updated_at) VALUES ('i1', 1, 'CHIPP-1', 't', '', 'P3', 'open', '2026-01-01', '2026-01-01')"))
+            connection.execute(sa.text(
+                "INSERT INTO chipp_external_issue (id, issue_id, source, external_id, created_at) "
+                "VALUES ('l1', 'i1', 'sentry', '42', '2026-01-01')"))
+        upgrade_sync(url)
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT source FROM chipp_issue")).scalar_one() == "sentry"
+    finally:
+        engine.dispose()

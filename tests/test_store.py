@@ -117,7 +117,7 @@ async def test_create_writes_every_row_and_reads_back(store, store_url):
     new = await create(store, payload={"id": "r1"})
     assert new is not None and new.issue.identifier.startswith("CHIPP-") and new.answer.outcome == "created"
     linked = await store.find_linked("echo", "r1")
-    assert linked.issue == new.issue
+    assert linked.issue == new.issue and linked.issue.source == "echo"
     assert linked.link.external_url == "https://example.test/r1" and linked.link.metadata == {"n": 1}
     assert linked.issue.created_at.tzinfo is not None
     for table in ("chipp_issue", "chipp_external_issue", "chipp_issue_label", "hub_job", "hub_delivery"):

@@ -92,7 +92,7 @@ def new_issue(source: str, draft: IssueDraft, number: int, prefix: str, label_id
     issue = storable(shape(ISSUES).row({
         "id": issue_id, "number": number, "identifier": f"{prefix}-{number}", "title": draft.title,
         "description": draft.description, "priority": draft.priority, "status": "open",
-        "assignee": draft.assignee, "created_at": now, "updated_at": now,
+        "assignee": draft.assignee, "source": source, "created_at": now, "updated_at": now,
     }))
     view = issue_view(issue)
     link = draft.link
