@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from hub import db, transport
 from hub.auth.commands import add_access_commands
+from hub.auth.exposure import check_exposure
 from hub.bootstrap import load
 from hub.config import ConfigError, Settings
 from hub.logs import setup_logging
@@ -76,7 +77,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
     _upgrade(settings)
     host = args.host or settings.hub.host
     port = args.port or settings.hub.port
+    check_exposure(settings, pm, host)
     _check_port(host, port)
+    # Where people reach this server, for the first-run login link the app logs (hub.app.first_run_url).
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
+    os.environ["HUB_LISTEN_URL"] = f"http://{shown}:{port}"
     if settings.path is not None:
         # Workers (and reloads) build the app from the environment: hand them the same file.
         os.environ["HUB_CONFIG"] = str(Path(settings.path).resolve()) if settings.path.exists() else ""

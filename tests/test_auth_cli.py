@@ -78,3 +78,27 @@ def test_user_add_reads_the_password_from_stdin_and_stores_a_hash(hub_cli, datab
     assert status == 1 and "at least 8" in err
     assert hub_cli("user", "remove", "alice")[0] == 0
     assert check(database_url, lambda engine: authenticate_user(engine, "alice", "s3cret-password")) is None
+
+
+def test_serve_refuses_a_public_address_without_a_sentry_secret(tmp_path):
+    from test_cli import assert_one_line_error, free_port, run_hub
+
+    result = run_hub("serve", "--host", "0.0.0.0", "--port", str(free_port()), cwd=tmp_path)
+    assert_one_line_error(result, "refusing to listen on 0.0.0.0: SENTRY_CLIENT_SECRET is not set")
+
+
+def test_the_exposure_check_passes_loopback_a_secret_or_allow_unsigned():
+    from hub.auth.exposure import check_exposure, is_loopback
+    from hub.config import ConfigError
+    from hub.plugins import build_plugin_manager
+    from support import make_settings
+
+    pm = build_plugin_manager()
+    unsigned = make_settings("sqlite+aiosqlite:///x.db", pm=pm)
+    assert is_loopback("127.0.0.2") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("hub.example.com") and not is_loopback("10.0.0.1")
+    check_exposure(unsigned, pm, "127.0.0.1")
+    with pytest.raises(ConfigError, match="allow_unsigned"):
+        check_exposure(unsigned, pm, "10.0.0.1")
+    check_exposure(make_settings("sqlite+aiosqlite:///x.db", {"sentry": {"allow_unsigned": True}}, pm=pm), pm, "0.0.0.0")
+    check_exposure(make_settings("sqlite+aiosqlite:///x.db", env={"SENTRY_CLIENT_SECRET": "s" * 16}, pm=pm), pm, "::")

@@ -72,6 +72,16 @@ def check_config(config: Settings) -> list[str]:
 
 
 @hookimpl
+def exposure_problems(config: Settings) -> list[str]:
+    """Unsigned webhooks are only for this machine, unless ``[sentry] allow_unsigned`` says otherwise."""
+    settings = _settings(config)
+    if settings.client_secret is None and not settings.allow_unsigned:
+        return ["SENTRY_CLIENT_SECRET is not set, so anyone who reaches /api/sentry/webhook could create issues "
+                "(set it, or [sentry] allow_unsigned = true)"]
+    return []
+
+
+@hookimpl
 def verify_webhook(source: str, headers: Mapping[str, str], body: bytes, config: Settings) -> Verdict | None:
     """HMAC-SHA256 of the raw body, then the timestamp's age; skipped (loudly, at start) without a secret."""
     if source != "sentry":

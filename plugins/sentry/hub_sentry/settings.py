@@ -43,6 +43,8 @@ class SentrySettings(BaseModel):
     api_url: str = "https://sentry.io"
     web_url: str = "https://sentry.io"
     require_signature: bool = False
+    #: Serve unsigned webhooks on a non-loopback address anyway (a private network you trust).
+    allow_unsigned: bool = False
     max_timestamp_skew_seconds: int = Field(300, ge=0)
     projects: ProjectSettings = ProjectSettings()
     # Lifecycle sync: Sentry's later events change the issue they created.

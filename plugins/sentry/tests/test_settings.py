@@ -37,6 +37,13 @@ def test_hook_check_config_warns_loudly_without_a_secret(settings, caplog):
     assert "signature verification is DISABLED" in caplog.text
 
 
+def test_hook_exposure_problems_without_a_secret_unless_unsigned_is_allowed(settings):
+    [reason] = plugin.exposure_problems(config=settings())
+    assert "SENTRY_CLIENT_SECRET is not set" in reason and "allow_unsigned" in reason
+    assert plugin.exposure_problems(config=settings(sentry={"allow_unsigned": True})) == []
+    assert plugin.exposure_problems(config=settings(env={"SENTRY_CLIENT_SECRET": "x" * 16})) == []
+
+
 def test_hook_check_config_refuses_to_start_when_a_signature_is_required(settings):
     assert plugin.check_config(config=settings(sentry={"require_signature": True})) == [
         "[sentry] require_signature is true but SENTRY_CLIENT_SECRET is not set"]
