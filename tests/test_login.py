@@ -38,6 +38,12 @@ async def test_login_opens_a_session_and_logout_ends_it(hub_client):
         assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax") and "Secure" not in cookie
         home = await hc.client.get("/")
         assert home.status_code == 200 and "user:alice" in home.text
+        # Signing in again replaces the session: the earlier cookie stops working.
+        earlier = hc.client.cookies.get("hub_session")
+        assert (await sign_in(hc.client, "alice", PASSWORD)).status_code == 303
+        assert hc.client.cookies.get("hub_session") != earlier
+        stale = await hc.client.get("/api/issues", headers={"cookie": f"hub_session={earlier}"})
+        assert stale.status_code == 401
         assert (await hc.client.get("/api/issues")).status_code == 200
         logout = await hc.client.post("/logout", data={"_csrf_token": await csrf_token(hc.client)},
                                      follow_redirects=False)

@@ -56,6 +56,10 @@ def _session_cookie(request: Request, value: str, max_age: int | None) -> Cookie
 async def _signed_in(request: Request, principal: Principal, next_path: str) -> Response:
     hub = request.app.state.hub
     hours = hub.settings.auth.session_hours
+    earlier = request.cookies.get(COOKIE)
+    if earlier:
+        # A new login never keeps a session id that existed before it (session fixation).
+        await close_session(hub.engine, earlier)
     secret = await open_session(hub.engine, principal, hours)
     log.info("Signed in: %s", principal.actor)
     return Redirect(next_path, status_code=303, cookies=[_session_cookie(request, secret, int(hours * 3600))])
