@@ -60,3 +60,16 @@ async def test_tokens_passwords_and_cookies_are_in_no_table(hub_client, database
             assert form not in text, "a secret was stored in clear"
     for secret in (token, PASSWORD, session, first_run):
         assert all(secret not in record.getMessage() for record in caplog.records if "first admin" not in record.getMessage())
+
+
+def test_an_api_token_is_masked_in_log_lines_and_stored_errors_even_when_not_configured():
+    import logging
+
+    from hub.auth.digests import new_secret
+    from hub.redact import MASK, RedactingFilter, redact
+
+    token = new_secret("hub_")
+    assert redact(f"GitHub said: bad credentials {token}!", ()) == f"GitHub said: bad credentials {MASK}!"
+    record = logging.LogRecord("hub", logging.WARNING, __file__, 1, "called with %s", (token,), None)
+    assert RedactingFilter(()).filter(record) and token not in record.getMessage() and MASK in record.getMessage()
+    assert redact("hub_short is not a token", ()) == "hub_short is not a token"
