@@ -14,6 +14,7 @@ from litestar.testing import TestClient
 from hub.app import create_app
 from hub.db import sync_url
 from hub.plugins import build_plugin_manager
+from hostile import ANY_TEXT, DATE_KEYS, EXTREME_DATES, NON_FINITE, hostile
 from support import FIXTURES, SENTRY_SECRET, make_settings, sentry_headers
 
 VALID = json.loads((FIXTURES / "sentry" / "mocks-integration-platform-example" / "issue-created.json").read_text())
@@ -33,11 +34,24 @@ def paths(value: Any, prefix: tuple = ()) -> list[tuple]:
 
 
 PATHS = paths(VALID)
+
+
+def _at(document: Any, path: tuple) -> Any:
+    for key in path:
+        document = document[key]
+    return document
 WRONG = st.one_of(
     st.none(), st.booleans(), st.integers(), st.integers(min_value=10**30, max_value=10**40),
     st.floats(allow_nan=False), st.text(max_size=50), st.just("x" * 100_000), st.just([]), st.just({}),
     st.lists(st.integers(), max_size=3), st.just("\u0000\ud7ff\ue000"), st.just("-1e309"),
+    # Generated classes: non-finite numbers (json.dumps writes NaN, Infinity), any code point (lone
+    # surrogates become \udXXX escapes), deep nesting with a NUL, extreme dates, wrong types.
+    hostile(),
 )
+#: Every date field of the delivery.
+DATE_PATHS = [path for path in PATHS if path[-1] in DATE_KEYS]
+#: Every string field of the delivery.
+TEXT_PATHS = [path for path in PATHS if isinstance(_at(VALID, path), str)]
 MISSING = object()
 
 
@@ -80,6 +94,7 @@ def check(client: TestClient, rows: Counter, body: bytes) -> int:
     if response.status_code != 200:
         assert rows() == before, "a rejected delivery left rows behind"
         assert response.json()["error"]
+        assert "\n" not in response.json()["error"]  # a one-line reason
     return response.status_code
 
 
@@ -122,3 +137,41 @@ def test_deep_nesting_is_refused(database_url):
     with client_for(database_url) as client:
         for depth in (1_000, 100_000):
             assert check(client, rows, b'{"a":' * depth + b"1" + b"}" * depth) == 400
+
+
+def test_extreme_dates_in_every_date_field_are_stored(database_url):
+    """A date nobody can use (year 9999 at -12:00, year 1 at +14:00, February 30th) is left out of
+    the description: the delivery is stored (2xx), never a 400 or a 500."""
+    rows = Counter(database_url)
+    with client_for(database_url) as client:
+        @FUZZ
+        @given(st.sampled_from(DATE_PATHS), EXTREME_DATES)
+        def extreme_date(path: tuple, when: str) -> None:
+            assert check(client, rows, mutated(path, when)) == 200
+
+        extreme_date()
+
+
+def test_any_text_in_every_string_field(database_url):
+    """Lone surrogates, NUL and every other code point, in every string field: 2xx or a one-line 400."""
+    rows = Counter(database_url)
+    with client_for(database_url) as client:
+        @FUZZ
+        @given(st.sampled_from(TEXT_PATHS), ANY_TEXT)
+        def any_text(path: tuple, value: str) -> None:
+            check(client, rows, mutated(path, value))
+
+        any_text()
+
+
+def test_non_finite_numbers_anywhere(database_url):
+    """NaN, Infinity, 1e400 or 2**70 in any field (or where an object was): 2xx or a one-line 400."""
+    rows = Counter(database_url)
+    with client_for(database_url) as client:
+        @FUZZ
+        @given(st.sampled_from(PATHS), st.one_of(NON_FINITE, st.just("1e400")))
+        def non_finite(path: tuple, value: Any) -> None:
+            body = mutated(path, "<<raw>>" if value == "1e400" else value).replace(b'"<<raw>>"', b"1e400")
+            check(client, rows, body)
+
+        non_finite()

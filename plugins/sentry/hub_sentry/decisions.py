@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from hub import Decision
+from hub.formatting import clean_text
 
 from hub_sentry.alerts import EventAlert, MetricAlert, enabled_for, read_event_alert, read_metric_alert
 from hub_sentry.payload import RESOURCE_KEYS, IssuePayload, PayloadError, read_issue_payload, resource_of
@@ -26,6 +28,12 @@ _IGNORED = {
     "ignored": "issue was intentionally ignored (archived)",
 }
 _CREATING_UNRESOLVED = ("regressed", "escalating")
+
+
+def shown(value: str | None) -> str | None:
+    """A payload's text fit for the JSON answer: lone surrogates (which no encoder can write) and
+    control characters replaced, at most 200 characters. The stored value keeps what was sent."""
+    return None if value is None else clean_text(value)[:200]
 
 
 def _skip(reason: str, action: Any, substatus: Any) -> Decision:
@@ -47,7 +55,7 @@ def _updates(action: str, settings: SentrySettings) -> bool:
 def _issue_decision(parsed: IssuePayload, settings: SentrySettings) -> Decision:
     action, substatus = parsed.action, parsed.substatus
     summary = f"resource=issue, action={action}, substatus={substatus}, issue={parsed.short_id}"
-    response: dict = {"sentry": {"id": parsed.id, "shortId": parsed.short_id}}
+    response: dict = {"sentry": {"id": shown(parsed.id), "shortId": shown(parsed.short_id)}}
     if parsed.notes:
         response["sentry"]["notes"] = list(parsed.notes)
     creates = (action == "created" and substatus != "ongoing") or (
@@ -71,7 +79,7 @@ def _metric_alert_decision(alert: MetricAlert, settings: SentrySettings) -> Deci
     log.info("%s Received: %s", PREFIX, summary)
     if not enabled_for(alert.projects, settings):
         return _skip(f"project {', '.join(alert.projects) or '(none named)'} is not enabled", alert.action, None)
-    response = {"sentry": {"incident": alert.incident_id, "rule": alert.rule}}
+    response = {"sentry": {"incident": shown(alert.incident_id), "rule": shown(alert.rule)}}
     if alert.action in ("critical", "warning"):
         return Decision("create", external_id=alert.external_id, response=response, summary=summary)
     if alert.action == "resolved":
@@ -86,7 +94,7 @@ def _event_alert_decision(alert: EventAlert, action: Any, settings: SentrySettin
         return _skip(f"event_alert action={action} is not handled", action, None)
     if not enabled_for([alert.project_slug], settings):
         return _skip(f"project {alert.project_slug or '(not named in the event)'} is not enabled", action, None)
-    response: dict = {"sentry": {"id": alert.issue_id}}
+    response: dict = {"sentry": {"id": shown(alert.issue_id)}}
     if alert.notes:
         response["sentry"]["notes"] = list(alert.notes)
     return Decision("create", external_id=alert.issue_id, response=response, summary=summary)
@@ -101,6 +109,12 @@ def _check_shape(resource: str, payload: Any) -> None:
 
 def decide(headers: Mapping[str, str], payload: Any, settings: SentrySettings) -> Decision:
     """The Decision for one verified delivery: create, update, skip (with the reason) or reject."""
+    decision = _decide(headers, payload, settings)
+    # A reason quotes the payload (``action=...``): it goes into the JSON answer, so it must encode.
+    return replace(decision, reason=shown(decision.reason) or "") if decision.reason else decision
+
+
+def _decide(headers: Mapping[str, str], payload: Any, settings: SentrySettings) -> Decision:
     resource = headers.get("sentry-hook-resource")
     if not resource:
         return Decision.reject("missing Sentry-Hook-Resource header")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,6 +17,7 @@ from hub.config import build_settings
 from hub_sentry import plugin
 from hub_sentry.settings import CONFIG_SECTION
 
+from hostile import DATE_KEYS, EXTREME_DATES, hostile
 from sentry_fixtures import SECRET, SEED_EXAMPLE, load
 
 FUZZ = hypothesis_settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow],
@@ -38,6 +40,8 @@ WRONG = st.one_of(
     st.floats(allow_nan=True), st.text(max_size=20), st.just([]), st.just({}), st.just(""),
     st.lists(st.one_of(st.integers(), st.text(max_size=5), st.none()), max_size=3),
     st.sampled_from(PARTS), st.just("`*[x](y)\n## z"), st.just("2024-13-45T99:99:99Z"),
+    # Generated classes: non-finite numbers, any code point, deep nesting, extreme dates, wrong types.
+    hostile(),
 )
 MISSING = object()
 
@@ -109,10 +113,15 @@ def run_every_hook(resource: str, payload: Any, answer: httpx.Response) -> None:
     headers = {"sentry-hook-resource": resource} if resource else {}
     decision = plugin.accept_webhook(source="sentry", headers=headers, payload=payload, config=CONFIG)
     assert isinstance(decision, Decision)
+    # What goes into the JSON answer can always be encoded (no lone surrogate, nothing non-JSON).
+    json.dumps({"reason": decision.reason, **decision.response}, allow_nan=False).encode("utf-8")
     if decision.kind in ("create", "update"):
         assert decision.external_id
     if decision.kind == "create":
-        assert isinstance(plugin.build_issue(source="sentry", payload=payload, config=CONFIG), IssueDraft)
+        draft = plugin.build_issue(source="sentry", payload=payload, config=CONFIG)
+        assert isinstance(draft, IssueDraft)
+        # Title and description are Markdown built from the payload: always valid UTF-8 text.
+        (draft.title + draft.description).encode("utf-8")
     if decision.kind in ("create", "update"):
         changes = plugin.external_update(source="sentry", payload=payload, issue=ISSUE, config=CONFIG)
         assert isinstance(changes, list)
@@ -147,3 +156,18 @@ def test_hook_verify_webhook_never_raises(headers, body):
     verdict = plugin.verify_webhook(source="sentry", headers=headers, body=body, config=CONFIG)
     assert isinstance(verdict, Verdict) and not verdict.ok
     assert SECRET not in verdict.reason
+
+
+DATED = [(resource, base, path) for resource, base in DELIVERIES for path in paths(base)
+         if path and path[-1] in DATE_KEYS]
+
+
+@FUZZ
+@given(st.sampled_from(DATED), EXTREME_DATES, api_answers())
+def test_an_extreme_date_in_any_date_field_never_raises(dated, when, answer):
+    resource, base, path = dated
+    payload = set_path(copy.deepcopy(base), path, when)
+    run_every_hook(resource, payload, answer)
+    link = LinkView(source="sentry", external_id="1", external_url=None, metadata={})
+    seen = plugin.first_seen(link=link, payload=payload)
+    assert seen is None or 1970 <= seen.astimezone(timezone.utc).year <= 9000
