@@ -196,3 +196,47 @@ async def test_a_retried_failed_job_is_queued_again(hub_client):
         assert again.status_code == 409
         detail = (await hc.client.get(f"/api/issues/{issue['identifier']}")).json()
         assert [(j["status"], j["attempts"]) for j in detail["jobs"]] == [("queued", 0)]
+
+
+async def test_unknown_and_wrong_credentials_do_the_same_work(database_url, monkeypatch):
+    # No clock in a test can prove "no timing difference"; the work done can: one query and one
+    # constant-time compare for any well-formed token, one argon2 verify for any account name.
+    from sqlalchemy import event
+
+    from hub import db
+    from hub.auth import digests, passwords
+    from hub.auth.accounts import add_user, authenticate_user
+    from hub.auth.tokens import authenticate_token
+    from hub.config import DatabaseSettings
+
+    engine = db.create_engine(DatabaseSettings(url=database_url))
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    compares, verifies = [], []
+    real_compare, hasher = digests.same_digest, passwords._HASHER
+
+    class CountingHasher:
+        def hash(self, password):
+            return hasher.hash(password)
+
+        def verify(self, stored, password):
+            verifies.append(stored)
+            return hasher.verify(stored, password)
+
+    monkeypatch.setattr("hub.auth.tokens.same_digest", lambda *a: compares.append(a) or real_compare(*a))
+    monkeypatch.setattr(passwords, "_HASHER", CountingHasher())
+    try:
+        real = await create_token(engine, "real", "read")
+        await add_user(engine, "alice", "the right password")
+        work = []
+        for candidate in (real[:-1] + ("A" if real[-1] != "A" else "B"), "hub_" + "x" * 43):
+            statements.clear(), compares.clear()
+            assert await authenticate_token(engine, candidate) is None
+            work.append((len([s for s in statements if s.lstrip().upper().startswith("SELECT")]), len(compares)))
+        for name in ("alice", "mallory"):
+            verifies.clear()
+            assert await authenticate_user(engine, name, "a wrong password") is None
+            work.append(len(verifies))
+    finally:
+        await engine.dispose()
+    assert work == [(1, 1), (1, 1), 1, 1]
