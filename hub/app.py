@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
+from urllib.parse import quote
 
 import httpx
 import pluggy
@@ -48,14 +50,12 @@ def _internal_error(request: Request, exc: Exception) -> Response:
 def _not_authorized(request: Request, exc: NotAuthorizedException) -> Response:
     # A person opening a page is sent to the login; API callers get JSON.
     if request.method == "GET" and not request.url.path.startswith(("/api/", "/schema")):
-        return Redirect(f"/login?next={request.url.path}", status_code=303)
+        return Redirect(f"/login?next={quote(request.url.path)}", status_code=303)
     return Response({"status_code": 401, "detail": exc.detail}, status_code=401, headers=exc.headers)
 
 
 def first_run_url(settings: Settings, secret: str) -> str:
     """The first admin's login link, at ``[auth] public_url`` or where ``hub serve`` listens."""
-    import os
-
     base = settings.auth.public_url or os.environ.get("HUB_LISTEN_URL") or f"http://{settings.hub.host}:{settings.hub.port}"
     return f"{base.rstrip('/')}/login/first-run?token={secret}"
 
