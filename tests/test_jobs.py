@@ -339,3 +339,24 @@ async def test_retry_jobs_queues_failed_ones_with_fresh_attempts(hub_client):
         assert await retry_jobs(hc.hub.engine, failed=True) == 1
         queued = await list_jobs(hc.hub.engine, "queued")
         assert len(queued) == 2 and {job["attempts"] for job in queued} == {0}
+
+
+def test_only_outages_are_outages():
+    import sqlite3
+
+    from hub.jobs import is_outage
+
+    assert all(is_outage(exc) for exc in _outages())
+    locked = sa.exc.OperationalError("UPDATE hub_job", None, sqlite3.OperationalError("database is locked"))
+    missing = sa.exc.OperationalError("SELECT", None, sqlite3.OperationalError("no such table: hub_job"))
+    assert is_outage(locked) and not is_outage(missing)
+    try:
+        try:
+            raise httpx.ConnectError("refused")
+        except httpx.ConnectError as inner:
+            raise RuntimeError("enricher gave up") from inner
+    except RuntimeError as wrapped:
+        assert is_outage(wrapped)  # what it was raised from counts
+    assert not is_outage(ValueError("bad data")) and not is_outage(KeyError("sha"))
+    request = httpx.Request("GET", "https://api.github.com/")
+    assert not is_outage(httpx.HTTPStatusError("404", request=request, response=httpx.Response(404, request=request)))
