@@ -261,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("--config", help=config_help)
     retry.set_defaults(func=cmd_jobs_retry)
     add_access_commands(commands, config_help)
+    # hub <sink command> sync, e.g. hub github-issues sync --since 7d (hub.sync)
+    from hub.sync import add_sink_commands
+
+    add_sink_commands(commands, config_help, CliError)
     return parser
 
 

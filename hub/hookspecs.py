@@ -16,8 +16,8 @@ A delivery calls each hook at most once, in this order: ``verify_webhook`` (skip
 is (found before, or linked by a concurrent delivery a moment ago); for ``update``,
 ``external_update`` when the record is linked. Nothing is written before the last hook of the
 delivery has returned; then one transaction writes what it decided. The job hooks
-(``stack_files``, ``first_seen``, ``enrich_description``) run later in the worker, once per job
-attempt.
+(``stack_files``, ``first_seen``, ``enrich_description``, and ``publish_issue`` for sinks) run
+later in the worker, once per job attempt.
 
 firstresult hooks are synchronous (an ``async def`` would return a coroutine, which is never None
 and so would always win). Collected hooks may be ``async def``; the host awaits what they return.
@@ -126,4 +126,39 @@ def enrich_description(issue, link, stack_files, first_seen, config, http, cache
     Runs in the outbox worker, after the webhook was answered. May be async. Raise
     :class:`hub.types.RetryLater` to be retried at a given time, any other exception to be
     retried with backoff. None: nothing to add (say why in a log line).
+    """
+
+
+@hookspec
+def register_sinks(config):
+    """Return a list of Sink: the outside trackers this plugin publishes issues to.
+
+    The host then queues a ``publish`` job per sink for every new issue and every committed
+    change (``publish_issue`` runs it): return a sink only while it is enabled in ``config``.
+    ``config`` is None when the ``hub`` command lists its sub-commands: return every sink you
+    can serve. None or []: the plugin publishes nowhere.
+    """
+
+
+@hookspec
+def check_sink(sink, config, http, cache):
+    """Check a sink against its tracker once, when the worker starts (token scopes, the repository).
+
+    Return a list of problems (strings), each logged as one error line; the hub keeps running
+    and the jobs fail with the same reason until it is fixed. May be async. None or []: not
+    my sink, or nothing wrong.
+    """
+
+
+@hookspec
+def publish_issue(sink, issue, link, links, changes, labels, config, http, cache):
+    """Publish ``issue`` and ``changes`` (a list of Change, each with its ``actor``) to ``sink``.
+
+    Runs in the outbox worker after the change committed, once per job attempt; jobs of one
+    issue and sink run one at a time, in the order they were queued. ``links`` are all the
+    issue's links (the source's, with its metadata), ``labels`` its label names. ``link`` is its
+    link to the outside record (a LinkView), None while there is none: then create the record
+    (looking first for one an earlier, timed-out attempt made) and return its ExternalLinkDraft,
+    which the host stores as the link. May be async. Raise RetryLater, Unavailable or GiveUp as the
+    job hooks do. None: not my sink, or no new outside record.
     """

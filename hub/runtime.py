@@ -16,6 +16,7 @@ from hub.cache import DbCache
 from hub.config import ConfigError, Settings
 from hub.jobs import Worker
 from hub.plugins import sources
+from hub.sinks import registered_sinks
 from hub.store import Store, open_store
 from hub.types import Source
 
@@ -52,6 +53,8 @@ class Hub:
         self.cache = DbCache(self.engine)
         # Decided once: the hot path must not ask pluggy on every delivery.
         self.has_enrichers = bool(self.pm.hook.enrich_description.get_hookimpls())
+        # Every new issue and change is queued for these (hub.sinks).
+        self.store.sinks = tuple(registered_sinks(self.pm, self.settings))
 
     def notify_jobs(self) -> None:
         """Tell this process's worker a job was just enqueued."""

@@ -16,12 +16,14 @@ __all__ = [
     "ConfigSection",
     "Decision",
     "ExternalLinkDraft",
+    "GiveUp",
     "IssueDraft",
     "IssueView",
     "LabelDraft",
     "LinkView",
     "RetryLater",
     "Section",
+    "Sink",
     "Source",
     "Unavailable",
     "Verdict",
@@ -45,6 +47,32 @@ class Source:
     def prefix(self) -> str:
         """The log prefix, defaulting to ``[<name> webhook]``."""
         return self.log_prefix or f"[{self.name} webhook]"
+
+
+@dataclass(frozen=True)
+class Sink:
+    """An outside tracker a plugin publishes issues to (GitHub Issues, Linear, Jira).
+
+    The host queues a ``publish`` job for the sink whenever an issue is created or changes, and
+    keeps the outside record as the issue's link with ``source = name`` (one per issue).
+    Changes made by ``name`` itself, or by an actor ``<name>:<who>`` (its webhook bringing a
+    change back), are never queued for it: nothing echoes back to where it came from.
+    ``command``, when set, names the CLI group of ``hub <command> sync``.
+    """
+
+    name: str
+    description: str
+    command: str | None = None
+    log_prefix: str = ""
+
+    @property
+    def prefix(self) -> str:
+        """The log prefix, defaulting to ``[<name> sink]``."""
+        return self.log_prefix or f"[{self.name} sink]"
+
+    def mirrors(self, actor: str | None) -> bool:
+        """Whether a change by ``actor`` came from this sink (and so must not go back to it)."""
+        return actor is not None and (actor == self.name or actor.startswith(self.name + ":"))
 
 
 @dataclass(frozen=True)
@@ -138,16 +166,21 @@ class Change:
     """One change ``external_update`` asks the host to apply to a linked issue.
 
     kind: ``close`` | ``reopen`` | ``comment`` (``text``) | ``assign`` (``value``, None unassigns)
-    | ``label`` (``value`` = label name, ``color``) | ``priority`` (``value``).
+    | ``label`` (``value`` = label name, ``color``) | ``priority`` (``value``). Sinks are also
+    handed ``description`` (the worker rewrote the description: enrichment); it is not a change
+    ``external_update`` may ask for.
     ``key`` makes a change idempotent: a change whose key was already applied to the issue is
     not applied again (identical repeats of one delivery add one comment, not two).
+    ``actor``: who made the change, when not the delivery's source (``github:octocat``); it
+    authors the comment and the timeline entry, and decides which sinks it is published to.
     """
 
-    kind: Literal["close", "reopen", "comment", "assign", "label", "priority"]
+    kind: Literal["close", "reopen", "comment", "assign", "label", "priority", "description"]
     text: str = ""
     value: str | None = None
     color: str = "#888888"
     key: str | None = None
+    actor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +229,11 @@ class Unavailable(Exception):
     outage never uses up a job's attempts. (Connection errors, timeouts and database errors
     raised by httpx, asyncio or SQLAlchemy count as outages without being wrapped in this.)
     """
+
+
+class GiveUp(Exception):
+    """Raised by a job hook when trying again cannot help (the outside record is gone, the
+    request is refused as invalid): the job is marked ``failed`` at once with this message."""
 
 
 class RetryLater(Exception):

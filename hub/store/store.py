@@ -22,7 +22,7 @@ from hub.store.tables import DELIVERIES, LinkedIssue
 from hub.store.writes import CREATE_STEPS, GatedInsert, NewIssue, Tx, apply_and_record, delivery_row, \
     earlier_response, ensure_labels, new_issue, take_numbers
 from hub.store.sql import Step
-from hub.types import Change, IssueDraft, IssueView, LabelDraft
+from hub.types import Change, IssueDraft, IssueView, LabelDraft, Sink
 
 __all__ = ["Driver", "RecentLinks", "Store", "open_store"]
 
@@ -123,6 +123,8 @@ class Store:
         #: (source, external id) of records seen linked.
         self.recent_links = RecentLinks()
         self._numbers = _Numbers(driver, number_prefetch)
+        #: Sinks every new issue and every change is queued for (``hub.runtime.Hub`` sets them).
+        self.sinks: tuple[Sink, ...] = ()
 
     @property
     def dialect(self) -> str:
@@ -157,8 +159,9 @@ class Store:
 
     async def create_issue(self, source: str, draft: IssueDraft, prefix: str, job_payload: Any | None,
                            delivery: ReceivedDelivery, answer: Callable[[IssueView], Answer]) -> NewIssue | None:
-        """Create the issue ``draft`` describes, with its link, labels, job (when ``job_payload`` is
-        not None) and delivery row answered with ``answer(issue)``, all or nothing.
+        """Create the issue ``draft`` describes, with its link, labels, jobs (``enrich`` when
+        ``job_payload`` is not None, ``publish`` per sink) and delivery row answered with
+        ``answer(issue)``, all or nothing.
 
         None when ``(source, draft.link.external_id)`` is linked already (before, or by a
         concurrent delivery a moment ago): nothing written. Raises the driver's integrity error
@@ -166,7 +169,8 @@ class Store:
         """
         label_ids = await self.ensure_labels(draft.labels)
         number = await self._numbers.take()
-        new = new_issue(source, draft, number, prefix, label_ids.values(), job_payload, delivery, answer, utcnow())
+        new = new_issue(source, draft, number, prefix, label_ids.values(), job_payload, delivery, answer, utcnow(),
+                        self.sinks)
         # On an error or a cancellation the number is not given back: the statement may still
         # commit (a batch goes on without its cancelled caller), and a number used twice would
         # fail a later create. A gap is allowed; a duplicate is not.
@@ -193,7 +197,7 @@ class Store:
                                              if change.kind == "label" and change.value)
         now = utcnow()
         return await self.driver.run(
-            lambda: apply_and_record(issue, changes, actor, label_ids, delivery, answer, now))
+            lambda: apply_and_record(issue, changes, actor, label_ids, delivery, answer, now, sinks=self.sinks))
 
 
 async def open_store(settings: DatabaseSettings) -> Store:

@@ -11,8 +11,8 @@ are a ``GatedInsert`` that PostgreSQL writes as one statement (for one delivery 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Callable, Generator, Iterable, Mapping, TypeVar
+from datetime import datetime, timedelta
+from typing import Any, Callable, Generator, Iterable, Mapping, Sequence, TypeVar
 
 import sqlalchemy as sa
 
@@ -23,10 +23,13 @@ from hub.store.sql import EARLIER_RESPONSE, FIND_LINKED, INSERT_LABEL, LABEL_ID,
 from hub.store.tables import COMMENTS, DELIVERIES, EVENTS, ISSUE_LABELS, ISSUES, JOBS, LABELS, LINKS, LinkedIssue, \
     issue_view, link_view, shape, storable
 from hub.timeline import event_rows
-from hub.types import Change, IssueDraft, IssueView, LabelDraft
+from hub.types import Change, IssueDraft, IssueView, LabelDraft, Sink
 
-__all__ = ["CREATE_STEPS", "Exec", "GatedInsert", "NewIssue", "Tx", "apply_changes", "delivery_row",
-           "ensure_labels", "find_linked", "new_issue", "record", "take_numbers"]
+__all__ = ["CREATE_STEPS", "Exec", "GatedInsert", "NewIssue", "PUBLISH", "Tx", "apply_changes", "delivery_row",
+           "ensure_labels", "find_linked", "new_issue", "publish_jobs", "record", "take_numbers"]
+
+#: The job kind that publishes an issue's news to a sink (the job's ``source`` is the sink's name).
+PUBLISH = "publish"
 
 T = TypeVar("T")
 
@@ -73,6 +76,25 @@ def delivery_row(delivery: ReceivedDelivery, answer: Answer, issue_id: str | Non
     })
 
 
+def publish_jobs(issue_id: str, sinks: Iterable[Sink], changes: Sequence[Mapping[str, Any]] | None,
+                 now: datetime) -> list[dict[str, Any]]:
+    """The ``publish`` job rows, one per sink, for a new issue (``changes`` None) or for ``changes``
+    (``{"kind", "actor", "value"?, "text"?}`` each, as applied).
+
+    The no-echo rule lives here: a change whose actor is a sink's own (``github:octocat`` for the
+    sink ``github``) is left out of that sink's job, and a sink left with nothing gets no job.
+    """
+    rows = []
+    for sink in sinks:
+        mine = None if changes is None else [change for change in changes if not sink.mirrors(change.get("actor"))]
+        if mine is not None and not mine:
+            continue
+        rows.append(shape(JOBS).row({
+            "kind": PUBLISH, "issue_id": issue_id, "source": sink.name, "payload": {"changes": mine or []},
+            "run_after": now, "created_at": now, "updated_at": now}))
+    return rows
+
+
 @dataclass(frozen=True)
 class NewIssue:
     """A new issue's rows, and what it answers."""
@@ -84,9 +106,9 @@ class NewIssue:
 
 def new_issue(source: str, draft: IssueDraft, number: int, prefix: str, label_ids: Iterable[str],
               job_payload: Any | None, delivery: ReceivedDelivery, answer: Callable[[IssueView], Answer],
-              now: datetime) -> NewIssue:
-    """The rows of an issue made from ``draft`` (numbered ``number``), its link, labels, job
-    (when ``job_payload`` is not None) and ``created`` delivery row."""
+              now: datetime, sinks: Iterable[Sink] = ()) -> NewIssue:
+    """The rows of an issue made from ``draft`` (numbered ``number``), its link, labels, jobs
+    (``enrich`` when ``job_payload`` is not None, ``publish`` per sink) and ``created`` delivery row."""
     issue_id = new_id()
     # Text as it will be stored, so that the view handed back is the issue as read later.
     issue = storable(shape(ISSUES).row({
@@ -104,9 +126,9 @@ def new_issue(source: str, draft: IssueDraft, number: int, prefix: str, label_id
                            "created_at": now})],
         [issue],
         [{"issue_id": issue_id, "label_id": label_id} for label_id in dict.fromkeys(label_ids)],
-        [] if job_payload is None else [shape(JOBS).row({
+        ([] if job_payload is None else [shape(JOBS).row({
             "kind": "enrich", "issue_id": issue_id, "source": source, "payload": job_payload, "run_after": now,
-            "created_at": now, "updated_at": now})],
+            "created_at": now, "updated_at": now})]) + publish_jobs(issue_id, sinks, None, now),
         [delivery_row(delivery, given, issue_id, now)],
     )
     return NewIssue(view, given, GatedInsert(CREATE_STEPS, rows))
@@ -173,6 +195,7 @@ _SET_PRIORITY = set_issue_columns(("priority",))
 _INSERT_COMMENT = insert(COMMENTS, on_conflict=("issue_id", "key"), returning="id")
 _INSERT_ISSUE_LABEL = insert(ISSUE_LABELS, on_conflict=("issue_id", "label_id"), returning="issue_id")
 _INSERT_EVENT = insert(EVENTS)
+_INSERT_JOB = insert(JOBS)
 
 
 def _describe(change: Change) -> dict[str, Any]:
@@ -181,15 +204,18 @@ def _describe(change: Change) -> dict[str, Any]:
 
 
 def apply_changes(issue: IssueView, changes: Iterable[Change], actor: str, label_ids: Mapping[str, str],
-                  now: datetime) -> Tx[list[dict[str, Any]]]:
+                  now: datetime, sinks: Iterable[Sink] = ()) -> Tx[list[dict[str, Any]]]:
     """Apply ``changes`` to ``issue``; the ones that changed something, described.
 
     Each change is conditional in the database itself: closing a closed issue, assigning the
     assignee it has or a comment whose key the issue already carries writes nothing and is left
     out of the result, whatever the caller's view of the issue. ``label_ids`` must hold the id
-    of every label a change names (``ensure_labels`` first). ``actor`` authors comments.
+    of every label a change names (``ensure_labels`` first). ``actor`` authors comments (a
+    change's own ``actor`` wins). What changed is queued for ``sinks`` in the same transaction
+    (the outbox), except to the sink it came from.
     """
     applied: list[dict[str, Any]] = []
+    made: list[dict[str, Any]] = []
     for change in changes:
         exec_: Exec | None = None
         if change.kind == "close":
@@ -202,23 +228,29 @@ def apply_changes(issue: IssueView, changes: Iterable[Change], actor: str, label
             exec_ = Exec(_SET_PRIORITY, {"issue_id": issue.id, "priority": change.value, "updated_at": now})
         elif change.kind == "comment":
             exec_ = Exec(_INSERT_COMMENT, shape(COMMENTS).row({
-                "issue_id": issue.id, "author": actor, "body": change.text, "key": change.key, "created_at": now}))
+                "issue_id": issue.id, "author": change.actor or actor, "body": change.text, "key": change.key,
+                "created_at": now}))
         elif change.kind == "label" and change.value:
             exec_ = Exec(_INSERT_ISSUE_LABEL, {"issue_id": issue.id, "label_id": label_ids[change.value]})
         if exec_ is None:
             continue
         if (yield exec_):
             applied.append(_describe(change))
-    for row in event_rows(issue.id, actor, applied, now):  # the issue's timeline: who changed what (hub.timeline)
-        yield Exec(_INSERT_EVENT, row)
+            made.append({**applied[-1], "actor": change.actor or actor})
+    # The issue's timeline: who changed what (hub.timeline), a microsecond apart to keep the order.
+    for index, change in enumerate(made):
+        for row in event_rows(issue.id, change["actor"], [change], now + timedelta(microseconds=index)):
+            yield Exec(_INSERT_EVENT, row)
+    for row in publish_jobs(issue.id, sinks, made, now):
+        yield Exec(_INSERT_JOB, row)
     return applied
 
 
 def apply_and_record(issue: IssueView, changes: Iterable[Change], actor: str, label_ids: Mapping[str, str],
                      delivery: ReceivedDelivery | None, answer: Callable[[list[dict[str, Any]]], Answer] | None,
-                     now: datetime) -> Tx[tuple[list[dict[str, Any]], Answer | None]]:
+                     now: datetime, sinks: Iterable[Sink] = ()) -> Tx[tuple[list[dict[str, Any]], Answer | None]]:
     """``apply_changes``, then (for a delivery) its row in the delivery log, in one transaction."""
-    applied = yield from apply_changes(issue, changes, actor, label_ids, now)
+    applied = yield from apply_changes(issue, changes, actor, label_ids, now, sinks)
     given = None
     if delivery is not None and answer is not None:
         given = answer(applied)

@@ -12,10 +12,10 @@ from typing import Any, Callable, Mapping
 
 import httpx
 
-from hub import RetryLater, Unavailable
+from hub import GiveUp, RetryLater, Unavailable
 from hub.cache import Cache
 
-__all__ = ["ETAG_NAMESPACE", "GitHubClient", "GitHubError", "GitHubUnavailable", "rate_limit_retry"]
+__all__ = ["ETAG_NAMESPACE", "GitHubClient", "GitHubError", "GitHubRefused", "GitHubUnavailable", "rate_limit_retry"]
 
 log = logging.getLogger("hub.github")
 
@@ -41,6 +41,22 @@ class GitHubError(Exception):
 
 class GitHubUnavailable(GitHubError, Unavailable):
     """GitHub could not be reached or answered 5xx: an outage, waited out without using up attempts."""
+
+
+class GitHubRefused(GitHubError, GiveUp):
+    """GitHub refused a write for good (404 no such repository or issue, 410 gone or issues turned
+    off, 422 invalid): the job fails at once instead of retrying."""
+
+
+#: Answers to a write that no retry can change.
+_REFUSED = (404, 410, 422)
+_WRITE_HINTS = {
+    401: "check GITHUB_TOKEN",
+    403: "the token needs Issues: Read and write on the repository (classic token: the repo scope)",
+    404: "check [github.issues] repo and that the token can see it",
+    410: "the issue was deleted, or issues are turned off in the repository",
+    422: "GitHub refused the request as invalid",
+}
 
 
 def rate_limit_retry(response: httpx.Response) -> RetryLater | None:
@@ -137,6 +153,30 @@ class GitHubClient:
         return (other.scheme, other.host, other.port) == (
             self._origin.scheme, self._origin.host, self._origin.port)
 
+    async def send(self, method: str, path: str, body: Mapping[str, Any] | None = None,
+                   params: Mapping[str, Any] | None = None) -> httpx.Response:
+        """``method`` on an API path with a JSON ``body`` (writes of the issue mirror, and its reads).
+
+        Rate limits raise RetryLater and outages GitHubUnavailable, as for the correlation's
+        reads; 404, 410 and 422 raise GitHubRefused; any other failure GitHubError. Redirects
+        are not followed: a write must not be replayed against another URL.
+        """
+        try:
+            response = await self._http.request(method, self.url(path), json=body, params=params,
+                                                headers=self._headers)
+        except httpx.HTTPError as exc:
+            raise GitHubUnavailable(f"GitHub request {method} {path} failed: {type(exc).__name__}: {exc}") from None
+        retry = rate_limit_retry(response)
+        if retry is not None:
+            raise retry
+        if response.status_code >= 500:
+            raise GitHubUnavailable(_failure(response, _WRITE_HINTS))
+        if response.status_code in _REFUSED:
+            raise GitHubRefused(_failure(response, _WRITE_HINTS))
+        if not response.is_success:
+            raise GitHubError(_failure(response, _WRITE_HINTS))
+        return response
+
     async def _get(
         self, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str] | None = None
     ) -> httpx.Response:
@@ -161,12 +201,12 @@ class GitHubClient:
         return response
 
 
-def _failure(response: httpx.Response) -> str:
-    text = f"GitHub answered {response.status_code} to GET {response.request.url.path}"
+def _failure(response: httpx.Response, hints: Mapping[int, str] = _HINTS) -> str:
+    text = f"GitHub answered {response.status_code} to {response.request.method} {response.request.url.path}"
     message = _message(response)
     if message:
         text += f": {message}"
-    hint = _HINTS.get(response.status_code)
+    hint = hints.get(response.status_code)
     return f"{text} ({hint})" if hint else text
 
 
@@ -186,7 +226,15 @@ def _message(response: httpx.Response) -> str:
     except ValueError:
         return ""
     message = body.get("message") if isinstance(body, dict) else None
-    return " ".join(str(message).split())[:200] if message else ""
+    if message and isinstance(body.get("errors"), list):
+        # 422 names what was invalid: {"resource": "Issue", "field": "assignees", "code": "invalid"}
+        details = [" ".join(f"{key}={item[key]}" for key in ("resource", "field", "code", "value", "message")
+                            if isinstance(item, dict) and item.get(key) is not None)
+                   for item in body["errors"][:3]]
+        details = [detail for detail in details if detail]
+        if details:
+            message = f"{message} ({'; '.join(details)})"
+    return " ".join(str(message).split())[:300] if message else ""
 
 
 def _int(value: str | None) -> int | None:

@@ -1,4 +1,5 @@
-"""GitHub plugin hooks: a "Suspected Cause" section from the commits and deployments before an error."""
+"""GitHub plugin hooks: a "Suspected Cause" section from the commits and deployments before an error,
+and the GitHub Issues mirror (the ``github`` sink out, the ``github`` webhook source back)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from typing import Any
 
 import httpx
 
-from hub import ConfigSection, IssueView, LinkView, Section, hookimpl
+from hub import Change, ConfigSection, Decision, ExternalLinkDraft, IssueView, LinkView, Section, Sink, Source, \
+    Verdict, hookimpl
 from hub.cache import Cache
 from hub.config import Settings
 
-from hub_github.client import GitHubClient
+from hub_github import issues as mirror
+from hub_github import webhook
+from hub_github.client import GitHubClient, GitHubError
 from hub_github.correlate import Window, api_time, correlate
 from hub_github.render import render_section
 from hub_github.settings import CONFIG_SECTION, GithubSettings
@@ -21,6 +25,7 @@ from hub_github.settings import CONFIG_SECTION, GithubSettings
 log = logging.getLogger("hub.github")
 
 SECTION_KEY = "suspected-cause"
+SINK = Sink(name=mirror.SINK, description="GitHub Issues", command="github-issues", log_prefix="[GitHub Issues]")
 
 
 @hookimpl
@@ -48,7 +53,102 @@ def check_config(config: Settings) -> list[str]:
                  "(no default [github] repo)")
     else:
         log.info("[GitHub] Correlation is on: %s via %s", settings.repo, settings.api_url)
+    return _issues_problems(settings)
+
+
+def _issues_problems(settings: GithubSettings) -> list[str]:
+    """``[github.issues]``: what stops the mirror from working at all (fatal at start)."""
+    if not settings.issues.enabled:
+        return []
+    problems = []
+    if settings.token is None:
+        problems.append("[github.issues] enabled needs GITHUB_TOKEN (a token that can write issues)")
+    if not settings.issues.repo and not settings.repo:
+        problems.append("[github.issues] enabled needs a repository: [github.issues] repo or [github] repo")
+    if settings.webhook_secret is None:
+        log.warning("[GitHub Issues] GITHUB_WEBHOOK_SECRET is not set: changes made on GitHub will not come back "
+                    "(POST /api/github/webhook refuses every delivery)")
+    if not problems:
+        log.info("[GitHub Issues] Mirroring to %s", ", ".join(sorted(settings.mirrored_repos())))
+    return problems
+
+
+@hookimpl
+def register_sources() -> list[Source]:
+    """``/api/github/webhook``: GitHub's issues and issue_comment events for mirrored issues."""
+    return [webhook.SOURCE]
+
+
+@hookimpl
+def verify_webhook(source: str, headers: Mapping[str, str], body: bytes, config: Settings) -> Verdict | None:
+    """X-Hub-Signature-256 over the raw body with GITHUB_WEBHOOK_SECRET."""
+    if source != webhook.SOURCE.name:
+        return None
+    return webhook.verify(headers, body, config.plugin("github"))
+
+
+@hookimpl
+def accept_webhook(source: str, headers: Mapping[str, str], payload: Any, config: Settings) -> Decision | None:
+    """An ``update`` of the mirrored issue, or a skip with its reason."""
+    if source != webhook.SOURCE.name:
+        return None
+    return webhook.accept(headers, payload, config.plugin("github"))
+
+
+@hookimpl
+def external_update(source: str, payload: Any, issue: IssueView, config: Settings) -> list[Change] | None:
+    """Close, reopen, assignment and comments made on GitHub, each by ``github:<login>``."""
+    if source != webhook.SOURCE.name:
+        return None
+    return webhook.changes_for(payload, issue, config.plugin("github"))
+
+
+@hookimpl
+def register_sinks(config: Settings | None) -> list[Sink]:
+    """The ``github`` sink while ``[github.issues] enabled`` (always for the CLI's listing)."""
+    if config is None or config.plugin("github").issues.enabled:
+        return [SINK]
     return []
+
+
+@hookimpl
+async def check_sink(sink: str, config: Settings, http: httpx.AsyncClient, cache: Cache) -> list[str] | None:
+    """Each mirrored repository exists, has issues, and the token's scopes (classic tokens) allow writing."""
+    if sink != SINK.name:
+        return None
+    settings: GithubSettings = config.plugin("github")
+    if settings.token is None:
+        return ["GITHUB_TOKEN is not set"]
+    client = GitHubClient(http, api_url=settings.api_url, token=settings.token.get_secret_value(), cache=cache)
+    problems = []
+    for repo in sorted(settings.mirrored_repos()):
+        try:
+            response = await client.send("GET", f"/repos/{repo}")
+        except GitHubError as exc:
+            problems.append(f"repository {repo}: {exc}")
+            continue
+        found = response.json()
+        scopes = response.headers.get("x-oauth-scopes")
+        # Only classic tokens say their scopes; fine-grained ones are checked by their first write.
+        if scopes is not None:
+            have = {scope.strip() for scope in scopes.split(",") if scope.strip()}
+            needed = "repo" if found.get("private") else "public_repo"
+            if "repo" not in have and needed not in have:
+                problems.append(f"the token lacks the {needed!r} scope needed to write issues in {repo} "
+                                f"(it has: {', '.join(sorted(have)) or 'no scope'})")
+        if found.get("has_issues") is False:
+            problems.append(f"issues are turned off in {repo} (Settings > Features > Issues)")
+    return problems
+
+
+@hookimpl
+async def publish_issue(sink: str, issue: IssueView, link: LinkView | None, links: list[LinkView],
+                        changes: list[Change], labels: list[str], config: Settings, http: httpx.AsyncClient,
+                        cache: Cache) -> ExternalLinkDraft | None:
+    """Create the GitHub issue, or send it the hub's changes (hub_github.issues)."""
+    if sink != SINK.name:
+        return None
+    return await mirror.publish(issue, link, links, changes, labels, config, http, cache)
 
 
 @hookimpl

@@ -15,8 +15,9 @@ from hub_github.settings import CONFIG_SECTION, GithubSettings
 def test_hook_register_config_declares_the_section_env_and_secret():
     section = plugin.register_config()
     assert section.name == "github" and section.model is GithubSettings
-    assert section.env == {"token": "GITHUB_TOKEN", "repo": "GITHUB_REPO", "api_url": "GITHUB_API_URL"}
-    assert section.secrets == frozenset({"token"})
+    assert section.env == {"token": "GITHUB_TOKEN", "repo": "GITHUB_REPO", "api_url": "GITHUB_API_URL",
+                           "webhook_secret": "GITHUB_WEBHOOK_SECRET"}
+    assert section.secrets == frozenset({"token", "webhook_secret"})
 
 
 def test_hook_register_config_defaults(make_settings):
