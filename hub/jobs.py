@@ -30,7 +30,8 @@ from hub import store
 from hub.plugins import await_maybe
 from hub.redact import redact
 from hub.sections import replace_section
-from hub.types import RetryLater, Section, Unavailable
+from hub.sinks import PUBLISH, check_sinks, publish, queue_publish
+from hub.types import GiveUp, RetryLater, Section, Unavailable
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -124,6 +125,11 @@ class Worker:
 
     async def _loop(self) -> None:
         settings = self.hub.settings.worker
+        if self.hub.store.sinks:
+            try:
+                await check_sinks(self.hub)  # a missing token scope is said once, at start
+            except Exception as exc:
+                log.warning("Worker: could not check the sinks: %s", redact(str(exc), self.hub.settings.secrets))
         while True:
             try:
                 await self.run_due()
@@ -216,6 +222,16 @@ class Worker:
             sa.and_(JOBS.c.status == "queued", JOBS.c.run_after <= now),
             sa.and_(JOBS.c.status == "running", JOBS.c.locked_until < now),
         )
+        # A sink must see an issue's news in order (created, then closed, then reopened), and one
+        # at a time (a retried create must not race a close): a publish job waits while an
+        # earlier one of its issue and sink is queued or running.
+        earlier = JOBS.alias("earlier")
+        waits = sa.exists().where(
+            earlier.c.issue_id == JOBS.c.issue_id, earlier.c.kind == PUBLISH, earlier.c.source == JOBS.c.source,
+            earlier.c.status.in_(("queued", "running")),
+            sa.or_(earlier.c.created_at < JOBS.c.created_at,
+                   sa.and_(earlier.c.created_at == JOBS.c.created_at, earlier.c.id < JOBS.c.id)))
+        due = sa.and_(due, sa.or_(JOBS.c.kind != PUBLISH, ~waits))
         ids = (
             sa.select(JOBS.c.id).where(due).order_by(JOBS.c.run_after).limit(limit)
             .with_for_update(skip_locked=True)
@@ -233,12 +249,19 @@ class Worker:
 
     async def _run(self, job: Any) -> None:
         try:
-            if job.kind != "enrich":
+            if job.kind == "enrich":
+                note = await self._enrich(job)
+            elif job.kind == PUBLISH:
+                note = await publish(self.hub, job)
+            else:
                 raise ValueError(f"unknown job kind {job.kind!r}")
-            note = await self._enrich(job)
         except asyncio.CancelledError:
             await asyncio.shield(self._release(job))
             raise
+        except GiveUp as exc:  # retrying cannot help (the outside record is gone): fail it now
+            error = redact(str(exc), self.hub.settings.secrets)
+            await self._finish(job, status="failed", note=None, last_error=error)
+            log.error("Job %s (%s) failed, not retried: %s", job.id, job.kind, error)
         except RetryLater as exc:
             now = self.clock()
             at = exc.until if exc.until is not None else now + timedelta(seconds=exc.after_seconds or 0)
@@ -306,6 +329,10 @@ class Worker:
                     sa.update(issues).where(issues.c.id == issue_id)
                     .values(description=description, updated_at=self.clock())
                 )
+                # The sinks see the new description (the suspected cause), queued in the same
+                # transaction as the write it publishes.
+                await queue_publish(connection, issue_id, self.hub.store.sinks,
+                                    [{"kind": "description", "actor": "hub"}], self.clock())
 
     async def _failed(self, job: Any, error: str, retry_at: datetime) -> None:
         error = redact(error, self.hub.settings.secrets)

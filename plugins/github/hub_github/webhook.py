@@ -86,8 +86,8 @@ def changes_for(payload: Mapping[str, Any], issue: IssueView, settings: GithubSe
     """The hub changes a mirrored delivery makes, each by ``github:<login>`` (never published back)."""
     actor = f"github:{_login(payload.get('sender')) or 'unknown'}"
     action = payload.get("action")
-    if "comment" in payload:
-        comment = payload["comment"]
+    comment = payload.get("comment")
+    if isinstance(comment, Mapping) and isinstance(comment.get("body"), str):
         author = _login(comment.get("user")) or "unknown"
         text = comment["body"][:_MAX_COMMENT]
         return [Change("comment", text=text, key=f"github-comment:{comment.get('id')}", actor=f"github:{author}")]

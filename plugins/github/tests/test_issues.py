@@ -1,0 +1,141 @@
+"""The GitHub Issues sink against a fake GitHub serving recorded answers: what it sends, what it
+refuses for good, how it waits, and the pace of its writes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+
+from hub import Change, GiveUp, IssueView, LinkView, RetryLater
+from hub.cache import MemoryCache
+from hub_github import issues
+from hub_github.pacing import Pacer
+
+REPO = "acme/web"
+LINK = LinkView(source="github", external_id=f"{REPO}#7", external_url=None, metadata={"repo": REPO, "number": 7})
+SENTRY = LinkView(source="sentry", external_id="42", external_url=None, metadata={"project": {"slug": "mobile"}})
+
+
+@pytest.fixture
+def config(make_settings, token):
+    return make_settings({"issues": {"enabled": True, "repo": REPO, "projects": {"mobile": "acme/mobile"},
+                                     "min_write_interval_seconds": 0, "labels": {"P1": "urgent"},
+                                     "assignees": {"alice": "alice-gh"}}},
+                         env={"GITHUB_TOKEN": token})
+
+
+def hub_issue(**changes) -> IssueView:
+    values = dict(id="issue-9", identifier="CHIPP-9", title="TypeError: boom", description="It broke.",
+                  priority="P1", status="open", assignee="alice", created_at=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    return IssueView(**{**values, **changes})
+
+
+async def test_a_new_issue_is_created_with_labels_assignee_and_a_link_back(fake_github, config, cache):
+    fake_github.replay("create-issue-201.json", 0, "POST", "/repos/acme/mobile/issues")
+    async with fake_github.client() as http:
+        made = await issues.publish(hub_issue(), None, [SENTRY], [], ["Sentry"], config, http, cache)
+    (request,) = fake_github.requests
+    sent = json.loads(request.content)
+    assert sent["labels"] == ["Sentry", "urgent"] and sent["assignees"] == ["alice-gh"]
+    assert "Tracked in the hub as [CHIPP-9](http://127.0.0.1:8000/api/issues/CHIPP-9)." in sent["body"]
+    assert sent["body"].rstrip().endswith("<!-- hub:issue issue-9 -->")
+    assert made.external_id == "acme/mobile#1" and made.metadata == {"repo": "acme/mobile", "number": 1}
+    assert "octokit-fixture-user-a" in issues._OWN_LOGINS
+
+
+@pytest.mark.parametrize(("fixture", "status", "words"), [
+    ("gone-410.json", 410, "Issues are disabled for this repo"),
+    ("validation-failed-422.json", 422, "Validation Failed (resource=Label field=color code=invalid)"),
+    ("not-found-404.json", 404, "Not Found"),
+])
+async def test_refusals_end_the_job_with_what_github_said(fake_github, config, cache, token, fixture, status, words):
+    fake_github.replay(fixture, 0, "PATCH", f"/repos/{REPO}/issues/7")
+    async with fake_github.client() as http:
+        with pytest.raises(GiveUp) as raised:
+            await issues.publish(hub_issue(), LINK, [], [Change("close", actor="sentry")], [], config, http, cache)
+    message = str(raised.value)
+    assert message.startswith(f"GitHub answered {status} to PATCH /repos/{REPO}/issues/7: {words}")
+    assert token not in message
+
+
+async def test_a_secondary_rate_limit_is_waited_out(fake_github, config, cache):
+    fake_github.replay("secondary-rate-limited-403.json", 0, "POST", f"/repos/{REPO}/issues/7/comments")
+    async with fake_github.client() as http:
+        with pytest.raises(RetryLater) as raised:
+            await issues.publish(hub_issue(), LINK, [], [Change("comment", text="hi", actor="user:ana")], [], config,
+                                 http, cache)
+    assert raised.value.after_seconds == 60.0
+
+
+async def test_changes_are_sent_in_order_and_a_comment_says_its_author(fake_github, config, cache):
+    fake_github.replay("edit-issue-200.json", 0, "PATCH", f"/repos/{REPO}/issues/7")
+    fake_github.replay("create-comment-201.json", 0, "POST", f"/repos/{REPO}/issues/7/comments")
+    changes = [Change("reopen", actor="sentry"), Change("comment", text="Regressed in 1.2", actor="sentry"),
+               Change("description", actor="hub"), Change("close", actor="token:ci")]
+    async with fake_github.client() as http:
+        assert await issues.publish(hub_issue(), LINK, [], changes, [], config, http, cache) is None
+    sent = [(request.method, json.loads(request.content)) for request in fake_github.requests]
+    assert sent[0] == ("PATCH", {"state": "open"})
+    assert sent[1][0] == "POST" and sent[1][1]["body"].startswith("**sentry** (in the hub):\n\nRegressed in 1.2")
+    assert sent[2] == ("PATCH", {"body": issues.issue_body(hub_issue(), config)})
+    assert sent[3] == ("PATCH", {"state": "closed", "state_reason": "completed"})
+
+
+async def test_a_comment_is_posted_once_even_when_the_job_runs_again(fake_github, config, cache):
+    fake_github.replay("create-comment-201.json", 0, "POST", f"/repos/{REPO}/issues/7/comments")
+    fake_github.replay("edit-issue-200.json", 0, "PATCH", f"/repos/{REPO}/issues/7")
+    fake_github.replay("gone-410.json", 0, "PATCH", f"/repos/{REPO}/issues/7")
+    changes = [Change("comment", text="once", actor="sentry"), Change("close", actor="sentry")]
+    async with fake_github.client() as http:
+        await issues.publish(hub_issue(), LINK, [], changes, [], config, http, cache)
+        with pytest.raises(GiveUp):  # the second run's close is refused; its comment was not sent again
+            await issues.publish(hub_issue(), LINK, [], changes, [], config, http, cache)
+    assert [request.method for request in fake_github.requests] == ["POST", "PATCH", "PATCH"]
+
+
+async def test_a_create_whose_answer_was_lost_is_looked_up_by_its_marker(fake_github, config, fixture_data):
+    cache = MemoryCache()
+    fake_github.fail("POST", f"/repos/{REPO}/issues", httpx.ReadTimeout("no answer"))
+    async with fake_github.client() as http:
+        with pytest.raises(Exception) as raised:
+            await issues.publish(hub_issue(), None, [], [], [], config, http, cache)
+    assert "ReadTimeout" in str(raised.value)
+    # GitHub did make it: its list (a recorded page) shows the issue with the hub's marker.
+    page = fixture_data("list-issues.json")["exchanges"][0]["response"]["body"]
+    page[1]["body"] = issues.issue_body(hub_issue(), config)
+    fake_github.respond("GET", f"/repos/{REPO}/issues", json_body=page)
+    async with fake_github.client() as http:
+        made = await issues.publish(hub_issue(), None, [], [], [], config, http, cache)
+    assert made.external_id == f"{REPO}#{page[1]['number']}"
+    assert [request.method for request in fake_github.requests] == ["POST", "GET"]
+    asked = dict(fake_github.requests[1].url.params)
+    assert asked["state"] == "all" and asked["since"].endswith("Z")
+
+
+async def test_writes_are_paced():
+    now = [0.0]
+    pacer = Pacer(clock=lambda: now[0])
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    original, asyncio.sleep = asyncio.sleep, fake_sleep
+    try:
+        for _ in range(3):
+            await pacer.wait(1.0)
+            now[0] += 0.25  # the write itself
+    finally:
+        asyncio.sleep = original
+    assert slept == [0.75, 0.75]
+
+
+def test_labels_keep_the_hubs_and_add_the_priority(config):
+    settings = config.plugin("github")
+    assert issues.issue_labels(hub_issue(), ["Sentry"], settings) == ["Sentry", "urgent"]
+    assert issues.issue_labels(hub_issue(priority="P3"), ["Sentry"], settings) == ["Sentry"]
