@@ -1,8 +1,10 @@
 """Signed Sentry ``issue`` deliveries, built before the timed window.
 
 The body is Sentry's own integration-platform example (``issue`` / ``created``) with another id;
-only the id and the short id change between deliveries, so bodies are made by joining byte
-pieces around the id instead of encoding JSON again for every request.
+only the id, the short id and the event count change between deliveries, so bodies are made by
+joining byte pieces instead of encoding JSON again for every request. The count differs per
+request, as in Sentry's later deliveries for one issue: Sentry signs only the body, so the hub
+answers a body it has seen before as a replay, not as a duplicate.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ _PAYLOAD = {
             "isSubscribed": False,
             "hasSeen": False,
             "isUnhandled": False,
-            "count": "1",
+            "count": "@COUNT@",
             "userCount": 1,
             "firstSeen": "2022-04-04T18:17:18.320000Z",
             "lastSeen": "2022-04-04T18:17:18.320000Z",
@@ -61,12 +63,14 @@ _PAYLOAD = {
         "uuid": "7a485448-a9e2-4c85-8a3c-4f44175783c9",
     },
 }
-_PIECES = json.dumps(_PAYLOAD, separators=(",", ":")).encode().split(b"@ID@")
+_BEFORE_COUNT, _AFTER_COUNT = json.dumps(_PAYLOAD, separators=(",", ":")).encode().split(b"@COUNT@")
 
 
-def sentry_body(issue_id: str) -> bytes:
-    """The JSON body of a Sentry ``issue`` ``created`` delivery for the Sentry issue ``issue_id``."""
-    return issue_id.encode().join(_PIECES)
+def sentry_body(issue_id: str, count: int = 1) -> bytes:
+    """The JSON body of a Sentry ``issue`` ``created`` delivery for the Sentry issue ``issue_id``,
+    ``count`` events seen."""
+    ident = issue_id.encode()
+    return b"%s%d%s" % (_BEFORE_COUNT.replace(b"@ID@", ident), count, _AFTER_COUNT)
 
 
 def sign(body: bytes, secret: bytes) -> str:
@@ -76,10 +80,12 @@ def sign(body: bytes, secret: bytes) -> str:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One pre-signed delivery: everything of the request but its Request-ID and timestamp."""
+    """One Sentry issue's deliveries: the request line and fixed headers, and its body around
+    the count (the signature and length follow the count, so they are made per request)."""
 
     head: bytes
-    body: bytes
+    before_count: bytes
+    after_count: bytes
 
 
 class RequestMaker:
@@ -94,16 +100,19 @@ class RequestMaker:
         self.secret = secret.encode()
         self.host = f"{host}:{port}".encode()
         self.request_ids = request_ids.encode()
+        # Counts start from the clock (µs), so that no two runs or processes send one body twice.
+        self.count_base = time.time_ns() // 1000
 
     def delivery(self, issue_id: str) -> Delivery:
-        """Build and sign the delivery for one Sentry issue id."""
-        body = sentry_body(issue_id)
+        """The deliveries for one Sentry issue id."""
         head = (b"POST " + PATH.encode() + b" HTTP/1.1\r\nHost: " + self.host
-                + b"\r\nContent-Type: application/json\r\nSentry-Hook-Resource: issue\r\nSentry-Hook-Signature: "
-                + sign(body, self.secret).encode() + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n")
-        return Delivery(head, body)
+                + b"\r\nContent-Type: application/json\r\nSentry-Hook-Resource: issue\r\n")
+        ident = issue_id.encode()
+        return Delivery(head, _BEFORE_COUNT.replace(b"@ID@", ident), _AFTER_COUNT)
 
     def request(self, delivery: Delivery, number: int) -> bytes:
         """The full request for ``delivery``, the ``number``-th of this load process."""
-        return b"%sRequest-ID: %s-%d\r\nSentry-Hook-Timestamp: %d\r\n\r\n%s" % (
-            delivery.head, self.request_ids, number, int(time.time()), delivery.body)
+        body = b"%s%d%s" % (delivery.before_count, self.count_base + number, delivery.after_count)
+        return b"%sSentry-Hook-Signature: %s\r\nContent-Length: %d\r\nRequest-ID: %s-%d\r\nSentry-Hook-Timestamp: %d\r\n\r\n%s" % (
+            delivery.head, sign(body, self.secret).encode(), len(body), self.request_ids, number, int(time.time()),
+            body)

@@ -28,6 +28,8 @@ class ReceivedDelivery:
     stored_headers: Mapping[str, str] = field(default_factory=dict)
     payload: Any = None
     decision: Decision | None = None
+    #: SHA-256 of the body, for sources whose deliveries are unique by body (Source.unique_bodies).
+    body_sha256: str | None = None
 
     @property
     def event(self) -> str:
@@ -65,18 +67,22 @@ def created_answer(issue: IssueView, response: Mapping[str, Any]) -> Answer:
     return Answer(200, {"success": True, "issue": _issue(issue), **response}, "created")
 
 
-def duplicate_answer(issue: IssueView, response: Mapping[str, Any], applied: list[dict[str, Any]]) -> Answer:
+def _changed(body: dict[str, Any], applied: list[dict[str, Any]], ignored: list[dict[str, Any]]) -> Answer:
+    if applied:
+        body["changes"] = applied
+    if ignored:
+        body["ignored"] = ignored
+    return Answer(200, body, "updated" if applied else "stale" if ignored else "deduplicated", applied)
+
+
+def duplicate_answer(issue: IssueView, response: Mapping[str, Any], applied: list[dict[str, Any]],
+                     ignored: list[dict[str, Any]] = ()) -> Answer:
     """The answer to a ``create`` delivery whose record is already tracked as ``issue``."""
-    body = {"success": True, "deduplicated": True, "issue": _issue(issue), **response,
-            "message": f"Issue already tracked as {issue.identifier}"}
-    if applied:
-        body["changes"] = applied
-    return Answer(200, body, "updated" if applied else "deduplicated", applied)
+    return _changed({"success": True, "deduplicated": True, "issue": _issue(issue), **response,
+                     "message": f"Issue already tracked as {issue.identifier}"}, applied, list(ignored))
 
 
-def updated_answer(issue: IssueView, response: Mapping[str, Any], applied: list[dict[str, Any]]) -> Answer:
-    """The answer to an ``update`` delivery for ``issue``."""
-    body = {"success": True, "updated": True, "issue": _issue(issue), **response}
-    if applied:
-        body["changes"] = applied
-    return Answer(200, body, "updated" if applied else "deduplicated", applied)
+def updated_answer(issue: IssueView, response: Mapping[str, Any], applied: list[dict[str, Any]],
+                   ignored: list[dict[str, Any]] = ()) -> Answer:
+    """The answer to an ``update`` delivery for ``issue`` (``ignored``: changes older than its state)."""
+    return _changed({"success": True, "updated": True, "issue": _issue(issue), **response}, applied, list(ignored))

@@ -9,6 +9,7 @@ Slow work (GitHub) happens later in the worker.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -94,7 +95,8 @@ async def handle_webhook(hub: "Hub", source: Source, headers: Mapping[str, str],
     """
     request_id = next((headers[name] for name in _REQUEST_ID_HEADERS if headers.get(name)), None)
     delivery = ReceivedDelivery(source=source, headers=headers, body=body, request_id=request_id,
-                                stored_headers=stored_headers(headers))
+                                stored_headers=stored_headers(headers),
+                                body_sha256=hashlib.sha256(body).hexdigest() if source.unique_bodies else None)
     hook = hub.pm.hook
     config = hub.settings
     if not verified:
@@ -131,14 +133,16 @@ async def _write(hub: "Hub", delivery: ReceivedDelivery) -> Answer:
             return await _update(hub, delivery)
         except _INTEGRITY_ERRORS:
             # The delivery row shares the transaction of everything the delivery changed, and
-            # UNIQUE(source, request_id) makes a replayed Request-ID roll all of it back. Nothing
-            # is looked up on the hot path: only a conflict costs the extra query.
+            # UNIQUE(source, request_id) (and UNIQUE(source, body_sha256) for sources that sign
+            # only the body) makes a replay roll all of it back. Nothing is looked up on the hot
+            # path: only a conflict costs the extra query.
             earlier = None
-            if delivery.request_id:
-                earlier = await hub.store.earlier_response(delivery.source.name, delivery.request_id)
+            if delivery.request_id or delivery.body_sha256:
+                earlier = await hub.store.earlier_response(delivery.source.name, delivery.request_id,
+                                                           delivery.body_sha256)
             if earlier is not None:
-                log.info("%s Replayed Request-ID %s: answering with the earlier outcome", delivery.source.prefix,
-                         delivery.request_id)
+                log.info("%s Replayed delivery (Request-ID %s): answering with the earlier outcome, applied once",
+                         delivery.source.prefix, delivery.request_id)
                 return Answer(200, earlier, "replayed")
             if attempt == 2 or not hub.store.label_ids:
                 raise
@@ -194,19 +198,23 @@ async def _skip(hub: "Hub", delivery: ReceivedDelivery, reason: str) -> Answer:
 
 
 async def _change(hub: "Hub", delivery: ReceivedDelivery, linked: LinkedIssue,
-                  answer_for: Callable[[IssueView, Mapping[str, Any], list[dict[str, Any]]], Answer]) -> Answer:
+                  answer_for: Callable[..., Answer]) -> Answer:
     """A delivery for an issue already tracked: ``external_update`` once, then its changes (if
     any) and its delivery row in one transaction."""
     source, decision, issue = delivery.source, delivery.decision, linked.issue
     changes = hub.pm.hook.external_update(source=source.name, payload=delivery.payload, issue=issue,
                                           link=linked.link, config=hub.settings) or []
     if changes:
-        _, answer = await hub.store.apply(issue, changes, source.name, delivery,
-                                          lambda applied: answer_for(issue, decision.response, applied))
+        _, answer = await hub.store.apply(
+            issue, changes, source.name, delivery,
+            lambda applied, ignored: answer_for(issue, decision.response, applied, ignored), link=linked.link)
     else:
         answer = answer_for(issue, decision.response, [])
         await hub.store.record(delivery, answer, issue.id)
-    if answer.changes:
+    if answer.outcome == "stale":
+        log.warning("%s Ignored for %s: its state is older than the last one applied (%s), arrived late or replayed",
+                    source.prefix, issue.identifier, ", ".join(change["kind"] for change in answer.body["ignored"]))
+    elif answer.changes:
         log.info("%s Updated issue %s: %s", source.prefix, issue.identifier,
                  ", ".join(change["kind"] for change in answer.changes))
     else:

@@ -162,7 +162,8 @@ class Delivery(SQLModel, table=True):
     """
 
     __tablename__ = "hub_delivery"
-    __table_args__ = (sa.UniqueConstraint("source", "request_id"),)
+    __table_args__ = (sa.UniqueConstraint("source", "request_id"),
+                      sa.UniqueConstraint("source", "body_sha256", name="uq_hub_delivery_source_body_sha256"))
 
     id: str = Field(default_factory=new_id, primary_key=True, sa_type=sa.Text)
     source: str = Field(sa_type=sa.Text)
@@ -179,6 +180,9 @@ class Delivery(SQLModel, table=True):
     headers: dict | None = Field(default=None, sa_type=JSONType)
     response: dict | None = Field(default=None, sa_type=JSONType)
     changes: list | None = Field(default=None, sa_type=JSONType)
+    #: SHA-256 of the body of a delivery that changed an issue, for sources whose signature
+    #: covers only the body (``Source.unique_bodies``): the same body re-sent changes nothing.
+    body_sha256: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True)
 
 
@@ -321,3 +325,17 @@ class ServerSecret(SQLModel, table=True):
     name: str = Field(primary_key=True, sa_type=sa.Text)
     value: str = Field(sa_type=sa.Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class LinkState(SQLModel, table=True):
+    """The source's own time of the last close or reopen applied for a record (``Change.at``).
+
+    Kept by ``(source, external_id)``, beside the seed's ``chipp_external_issue`` rather than in
+    it, and outliving the issue: a late or replayed state older than this is ignored.
+    """
+
+    __tablename__ = "hub_link_state"
+
+    source: str = Field(primary_key=True, sa_type=sa.Text)
+    external_id: str = Field(primary_key=True, sa_type=sa.Text)
+    state_at: datetime = Field(sa_type=sa.DateTime(timezone=True))

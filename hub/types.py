@@ -36,12 +36,17 @@ class Source:
 
     ``description`` and ``supported_events`` are what ``GET /api/<name>/webhook`` reports.
     ``log_prefix`` starts every log line about this source (``[Sentry Webhook]``).
+    ``unique_bodies``: the source's signature covers only the body, and no two of its real
+    deliveries have the same body: a body whose delivery changed an issue (within the
+    delivery-log retention) changes nothing when it comes again, whatever its headers say, and
+    is answered with the earlier answer.
     """
 
     name: str
     description: str
     supported_events: tuple[str, ...] = ()
     log_prefix: str = ""
+    unique_bodies: bool = False
 
     @property
     def prefix(self) -> str:
@@ -173,6 +178,10 @@ class Change:
     not applied again (identical repeats of one delivery add one comment, not two).
     ``actor``: who made the change, when not the delivery's source (``github:octocat``); it
     authors the comment and the timeline entry, and decides which sinks it is published to.
+    ``at`` (close and reopen): when the source says the state changed, an aware datetime. The
+    host orders states by it per link: a close or reopen older than the last one applied
+    through the same link is ignored, and so are the other changes of that delivery (it
+    arrived late, or was replayed). A reopen that changes no status still records its time.
     """
 
     kind: Literal["close", "reopen", "comment", "assign", "label", "priority", "description"]
@@ -181,6 +190,7 @@ class Change:
     color: str = "#888888"
     key: str | None = None
     actor: str | None = None
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)

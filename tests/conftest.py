@@ -20,7 +20,7 @@ from hub import db
 from support import hub_client_factory
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
-TABLES = ("chipp_issue_event", "hub_session", "hub_token", "hub_user", "hub_login_attempt", "hub_login_link",
+TABLES = ("hub_link_state", "chipp_issue_event", "hub_session", "hub_token", "hub_user", "hub_login_attempt", "hub_login_link",
           "hub_secret", "hub_cache", "hub_job", "hub_delivery", "chipp_comment", "chipp_issue_label", "chipp_label",
           "chipp_external_issue", "chipp_issue", "chipp_issue_number")
 

@@ -8,6 +8,7 @@ import time
 
 import sqlalchemy as sa
 
+from hub import Change
 from hub.models import Comment, Delivery
 from support import FIXTURES, SENTRY_SECRET, sign
 
@@ -186,3 +187,42 @@ async def test_the_delivery_log_says_what_each_delivery_changed(hub_client):
         assert [change["kind"] for change in rows[1].changes] == ["close", "comment"]
         async with hc.hub.engine.connect() as connection:
             assert (await connection.execute(sa.select(sa.func.count()).select_from(Comment.__table__))).scalar() == 1
+
+
+async def test_a_replayed_resolved_does_not_close_an_issue_that_regressed_since(hub_client):
+    """Sentry signs only the body: a captured `resolved` re-sent with a fresh timestamp and
+    Request-ID verifies. Its lastSeen is older than the regression's: logged and ignored."""
+    async with hub_client(env=ENV) as hc:
+        await deliver(hc, issue_event("created", "new", lastSeen="2026-01-01T10:00:00Z"))
+        resolved = issue_event("resolved", lastSeen="2026-01-01T10:00:00Z")
+        assert (await deliver(hc, resolved))["changes"][0]["kind"] == "close"
+        regressed = issue_event("unresolved", "regressed", lastSeen="2026-01-01T12:00:00Z")
+        assert [c["kind"] for c in (await deliver(hc, regressed))["changes"]] == ["reopen", "comment"]
+        replay = await deliver(hc, resolved)  # the same signed body, new headers
+        assert "changes" not in replay
+        assert (await issue(hc))["status"] == "open"
+
+
+async def test_an_older_resolved_arriving_after_a_newer_regression_is_ignored(hub_client):
+    async with hub_client(env=ENV) as hc:
+        await deliver(hc, issue_event("created", "new", lastSeen="2026-01-01T10:00:00Z"))
+        await deliver(hc, issue_event("unresolved", "regressed", lastSeen="2026-01-01T12:00:00Z"))
+        late = await deliver(hc, issue_event("resolved", lastSeen="2026-01-01T11:00:00Z"))
+        assert "changes" not in late and [c["kind"] for c in late["ignored"]] == ["close", "comment"]
+        detail = await issue(hc)
+        assert detail["status"] == "open" and not any("Resolved" in c["body"] for c in detail["comments"])
+        later = await deliver(hc, issue_event("resolved", lastSeen="2026-01-01T12:00:00Z"))
+        assert later["changes"][0]["kind"] == "close"
+
+
+async def test_a_body_that_closed_the_issue_does_not_close_it_again_after_a_person_reopened_it(hub_client):
+    async with hub_client(env=ENV) as hc:
+        await deliver(hc, issue_event("created", "new"))
+        resolved = issue_event("resolved")
+        first = await deliver(hc, resolved)
+        hub = hc.hub
+        linked = await hub.store.find_linked("sentry", resolved["data"]["issue"]["id"])
+        await hub.store.apply(linked.issue, [Change("reopen")], "user:pat")
+        again = await deliver(hc, resolved)
+        assert again == first  # answered as the first time: a replay
+        assert (await issue(hc))["status"] == "open"

@@ -139,7 +139,7 @@ async def test_a_duplicate_with_changes_applies_them_once_with_one_delivery_row(
     changes = [Change("close"), Change("comment", text="Closed upstream", key="close:1"), Change("priority", value="P1"),
                Change("label", value="Regressed", color="#FF0000"), Change("assign", value="ana")]
     applied, answer = await store.apply(issue, changes, "echo", delivery("d2"),
-                                        lambda applied: duplicate_answer(issue, {}, applied))
+                                        lambda applied, ignored: duplicate_answer(issue, {}, applied, ignored))
     assert [change["kind"] for change in applied] == ["close", "comment", "priority", "label", "assign"]
     assert answer.outcome == "updated" and answer.body["changes"] == applied
     linked = await store.find_linked("echo", "r1")
@@ -149,7 +149,7 @@ async def test_a_duplicate_with_changes_applies_them_once_with_one_delivery_row(
     assert count(store_url, "chipp_comment", "WHERE author = 'echo'") == 1
     # Everything again, from a stale view of the issue: nothing is true that was not already.
     again, answer = await store.apply(issue, changes, "echo", delivery("d3"),
-                                      lambda applied: duplicate_answer(issue, {}, applied))
+                                      lambda applied, ignored: duplicate_answer(issue, {}, applied, ignored))
     assert again == [] and answer.outcome == "deduplicated"
     assert count(store_url, "chipp_comment") == 1 and count(store_url, "chipp_issue_label") == 2
     reopened, _ = await store.apply(linked.issue, [Change("reopen")], "echo")
@@ -244,3 +244,41 @@ async def test_a_stale_recently_linked_hint_finds_nothing_and_the_record_can_be_
     by_hand(store_url, "DELETE FROM chipp_issue")
     assert await store.find_linked("echo", "r1") is None
     assert await create(store, "r1") is not None
+
+
+async def test_an_older_state_never_overwrites_a_newer_one(store, store_url):
+    from datetime import datetime, timedelta, timezone
+
+    from hub.types import LinkView
+
+    new = await create(store, "r1")
+    link = LinkView("echo", "r1", None, {})
+    t1 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t2 = t1 + timedelta(hours=1)
+    reopened, _ = await store.apply(new.issue, [Change("reopen", at=t2), Change("comment", text="regressed", key="r")],
+                                    "echo", link=link)
+    assert reopened == [{"kind": "comment", "text": "regressed"}]  # open already: only its time is kept
+    late, answer = await store.apply(
+        new.issue, [Change("close", at=t1), Change("comment", text="resolved", key="c")], "echo", delivery("late"),
+        lambda applied, ignored: duplicate_answer(new.issue, {}, applied, ignored), link=link)
+    assert late == [] and answer.outcome == "stale" and [c["kind"] for c in answer.body["ignored"]] == ["close", "comment"]
+    assert (await store.find_linked("echo", "r1")).issue.status == "open"
+    assert count(store_url, "chipp_comment") == 1
+    same_time, _ = await store.apply(new.issue, [Change("close", at=t2)], "echo", link=link)
+    assert same_time == [{"kind": "close"}]
+
+
+async def test_a_body_that_changed_the_issue_changes_nothing_when_sent_again(store, store_url):
+    new = await create(store, "r1")
+    resend = delivery("first")
+    resend.body_sha256 = "ab" * 32
+    await store.apply(new.issue, [Change("close")], "echo", resend,
+                      lambda applied, ignored: duplicate_answer(new.issue, {}, applied, ignored))
+    await store.apply(new.issue, [Change("reopen")], "hub")  # a person reopens it
+    again = delivery("fresh-request-id")
+    again.body_sha256 = resend.body_sha256
+    with pytest.raises(INTEGRITY):
+        await store.apply(new.issue, [Change("close")], "echo", again,
+                          lambda applied, ignored: duplicate_answer(new.issue, {}, applied, ignored))
+    assert (await store.find_linked("echo", "r1")).issue.status == "open"
+    assert (await store.earlier_response("echo", None, "ab" * 32))["changes"] == [{"kind": "close"}]

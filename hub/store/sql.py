@@ -19,9 +19,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from sqlalchemy.sql.elements import ClauseElement
 
-from hub.store.tables import DELIVERIES, ISSUES, LABELS, LINKS, NUMBERS, shape
+from hub.store.tables import DELIVERIES, ISSUES, LABELS, LINK_STATES, LINKS, NUMBERS, shape
 
-__all__ = ["Statement", "Step", "insert", "param", "pg_rows_insert", "set_issue_columns", "statement"]
+__all__ = ["Statement", "Step", "insert", "advance_link_state", "param", "pg_rows_insert", "set_issue_columns", "statement"]
 
 DIALECTS = {"postgresql": pg_psycopg.dialect(), "sqlite": sqlite.dialect(paramstyle="named")}
 
@@ -188,8 +188,10 @@ FIND_LINKED_MANY = Statement("find linked issues", _pg_find_linked_many, reads=(
 
 EARLIER_RESPONSE = Statement(
     "earlier response",
-    lambda _dialect: sa.select(DELIVERIES.c.response).where(DELIVERIES.c.source == sa.bindparam("source"),
-                                                            DELIVERIES.c.request_id == sa.bindparam("request_id")),
+    lambda _dialect: sa.select(DELIVERIES.c.response).where(
+        DELIVERIES.c.source == sa.bindparam("source"),
+        sa.or_(DELIVERIES.c.request_id == sa.bindparam("request_id"),
+               DELIVERIES.c.body_sha256 == sa.bindparam("body_sha256"))),
     reads=(DELIVERIES,),
 )
 
@@ -238,3 +240,18 @@ def set_issue_columns(columns: tuple[str, ...]) -> Statement:
                 f"AND {quote(guard)} {differs} {param(dialect, guard)} RETURNING {quote('id')}")
 
     return Statement(f"set issue {'/'.join(columns)}", build, table=ISSUES)
+
+
+def advance_link_state() -> Statement:
+    """Record ``state_at`` for ``(source, external_id)`` unless a later one is recorded: returns a
+    row when the state time moved forward (or stayed); none when the new one is older."""
+    def build(dialect: str) -> str:
+        quote = DIALECTS[dialect].identifier_preparer.quote
+        table, state_at = quote(LINK_STATES.name), quote("state_at")
+        names = ", ".join(quote(name) for name in shape(LINK_STATES).columns)
+        values = ", ".join(param(dialect, name) for name in shape(LINK_STATES).columns)
+        return (f"INSERT INTO {table} ({names}) VALUES ({values}) "
+                f"ON CONFLICT ({quote('source')}, {quote('external_id')}) DO UPDATE SET {state_at} = excluded.{state_at} "
+                f"WHERE {table}.{state_at} <= excluded.{state_at} RETURNING {state_at}")
+
+    return Statement("advance link state", build, table=LINK_STATES)

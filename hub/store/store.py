@@ -22,7 +22,7 @@ from hub.store.tables import DELIVERIES, LinkedIssue
 from hub.store.writes import CREATE_STEPS, GatedInsert, NewIssue, Tx, apply_and_record, delivery_row, \
     earlier_response, ensure_labels, new_issue, take_numbers
 from hub.store.sql import Step
-from hub.types import Change, IssueDraft, IssueView, LabelDraft, Sink
+from hub.types import Change, IssueDraft, IssueView, LabelDraft, LinkView, Sink
 
 __all__ = ["Driver", "RecentLinks", "Store", "open_store"]
 
@@ -139,9 +139,10 @@ class Store:
         """The issue linked to ``(source, external_id)``, or None."""
         return await self.driver.find_linked(source, external_id)
 
-    async def earlier_response(self, source: str, request_id: str) -> dict[str, Any] | None:
-        """The answer logged for the delivery of ``source`` with this Request-ID, or None."""
-        return await self.driver.run(lambda: earlier_response(source, request_id), atomic=False)
+    async def earlier_response(self, source: str, request_id: str | None, body_sha256: str | None = None
+                               ) -> dict[str, Any] | None:
+        """The answer logged for the delivery of ``source`` with this Request-ID or body digest, or None."""
+        return await self.driver.run(lambda: earlier_response(source, request_id, body_sha256), atomic=False)
 
     async def ensure_labels(self, labels: Iterable[LabelDraft]) -> dict[str, str]:
         """Name -> id of every label in ``labels``, creating the missing ones (the one label rule,
@@ -188,16 +189,18 @@ class Store:
 
     async def apply(self, issue: IssueView, changes: Iterable[Change], actor: str,
                     delivery: ReceivedDelivery | None = None,
-                    answer: Callable[[list[dict[str, Any]]], Answer] | None = None
-                    ) -> tuple[list[dict[str, Any]], Answer | None]:
+                    answer: Callable[[list[dict[str, Any]], list[dict[str, Any]]], Answer] | None = None,
+                    link: LinkView | None = None) -> tuple[list[dict[str, Any]], Answer | None]:
         """Apply ``changes`` to ``issue`` as ``actor`` and, for a delivery, log it answered with
-        ``answer(applied)``: one transaction. Returns what changed, and the answer."""
+        ``answer(applied, ignored)``: one transaction. ``link``: the link the changes came
+        through, whose state time orders them (``Change.at``); stale changes are all ignored.
+        Returns what changed, and the answer."""
         changes = list(changes)
         label_ids = await self.ensure_labels(LabelDraft(change.value, change.color) for change in changes
                                              if change.kind == "label" and change.value)
         now = utcnow()
         return await self.driver.run(
-            lambda: apply_and_record(issue, changes, actor, label_ids, delivery, answer, now, sinks=self.sinks))
+            lambda: apply_and_record(issue, changes, actor, label_ids, delivery, answer, now, link, sinks=self.sinks))
 
 
 async def open_store(settings: DatabaseSettings) -> Store:

@@ -16,10 +16,11 @@ from typing import Any, Callable, Mapping
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from hub.models import Comment, Delivery, ExternalIssue, Issue, IssueEvent, IssueLabel, IssueNumber, Job, Label, as_utc
+from hub.models import Comment, Delivery, ExternalIssue, Issue, IssueEvent, IssueLabel, IssueNumber, Job, Label, \
+    LinkState, as_utc
 from hub.types import IssueView, LinkView
 
-__all__ = ["COMMENTS", "DELIVERIES", "EVENTS", "ISSUES", "ISSUE_LABELS", "JOBS", "LABELS", "LINKS", "NUMBERS", "LinkedIssue",
+__all__ = ["COMMENTS", "DELIVERIES", "EVENTS", "ISSUES", "ISSUE_LABELS", "JOBS", "LABELS", "LINKS", "LINK_STATES", "NUMBERS", "LinkedIssue",
            "Shape", "decode_row", "dump_json", "encode_row", "issue_view", "link_view", "shape", "storable"]
 
 ISSUES = Issue.__table__
@@ -31,10 +32,11 @@ DELIVERIES = Delivery.__table__
 JOBS = Job.__table__
 NUMBERS = IssueNumber.__table__
 EVENTS = IssueEvent.__table__
+LINK_STATES = LinkState.__table__
 
 _MODELS: dict[str, type[SQLModel]] = {model.__tablename__: model for model in
                                       (Issue, ExternalIssue, Label, IssueLabel, Comment, Delivery, Job, IssueNumber,
-                                       IssueEvent)}
+                                       IssueEvent, LinkState)}
 
 # A lone UTF-16 surrogate (from a JSON escape such as "\ud800" with no partner): no database
 # can store it as UTF-8 text.
@@ -129,7 +131,7 @@ def _shape(table: sa.Table) -> Shape:
 _NO_TABLE = Shape(table=None, columns=(), defaults={}, json_columns=frozenset(), time_columns=frozenset())
 
 _SHAPES = {table.name: _shape(table) for table in (ISSUES, LINKS, LABELS, ISSUE_LABELS, COMMENTS, DELIVERIES, JOBS,
-                                                   NUMBERS, EVENTS)}
+                                                   NUMBERS, EVENTS, LINK_STATES)}
 
 
 def shape(table: sa.Table) -> Shape:

@@ -19,11 +19,11 @@ import sqlalchemy as sa
 from hub.delivery import Answer, ReceivedDelivery
 from hub.models import new_id
 from hub.store.sql import EARLIER_RESPONSE, FIND_LINKED, INSERT_LABEL, LABEL_ID, TAKE_NUMBERS, Statement, Step, \
-    insert, set_issue_columns
+    advance_link_state, insert, set_issue_columns
 from hub.store.tables import COMMENTS, DELIVERIES, EVENTS, ISSUE_LABELS, ISSUES, JOBS, LABELS, LINKS, LinkedIssue, \
     issue_view, link_view, shape, storable
 from hub.timeline import event_rows
-from hub.types import Change, IssueDraft, IssueView, LabelDraft, Sink
+from hub.types import Change, IssueDraft, IssueView, LabelDraft, LinkView, Sink
 
 __all__ = ["CREATE_STEPS", "Exec", "GatedInsert", "NewIssue", "PUBLISH", "Tx", "apply_changes", "delivery_row",
            "ensure_labels", "find_linked", "new_issue", "publish_jobs", "record", "take_numbers"]
@@ -72,7 +72,11 @@ def delivery_row(delivery: ReceivedDelivery, answer: Answer, issue_id: str | Non
         "id": new_id(), "source": delivery.source.name, "request_id": delivery.request_id, "event": delivery.event,
         "outcome": answer.outcome, "reason": body.get("reason") or body.get("message"), "issue_id": issue_id,
         "headers": dict(delivery.stored_headers), "response": body, "changes": answer.changes or None,
-        "created_at": now,
+        # Only a delivery that changed the issue keeps its body's digest: UNIQUE(source,
+        # body_sha256) then rolls back a re-sent body that would change it again (a captured
+        # `resolved` replayed after someone reopened the issue). A body that changed nothing
+        # may come again and is answered as it was.
+        "body_sha256": delivery.body_sha256 if answer.changes else None, "created_at": now,
     })
 
 
@@ -144,9 +148,11 @@ def find_linked(source: str, external_id: str) -> Tx[LinkedIssue | None]:
     return LinkedIssue(issue=issue_view(rows[0]), link=link_view(rows[0]))
 
 
-def earlier_response(source: str, request_id: str) -> Tx[dict[str, Any] | None]:
-    """The answer given to the delivery of ``source`` with this Request-ID, if one was logged."""
-    rows = yield Exec(EARLIER_RESPONSE, {"source": source, "request_id": request_id})
+def earlier_response(source: str, request_id: str | None, body_sha256: str | None = None
+                     ) -> Tx[dict[str, Any] | None]:
+    """The answer given to the delivery of ``source`` with this Request-ID, or this body digest,
+    if one was logged."""
+    rows = yield Exec(EARLIER_RESPONSE, {"source": source, "request_id": request_id, "body_sha256": body_sha256})
     return rows[0]["response"] if rows else None
 
 
@@ -246,14 +252,43 @@ def apply_changes(issue: IssueView, changes: Iterable[Change], actor: str, label
     return applied
 
 
-def apply_and_record(issue: IssueView, changes: Iterable[Change], actor: str, label_ids: Mapping[str, str],
-                     delivery: ReceivedDelivery | None, answer: Callable[[list[dict[str, Any]]], Answer] | None,
-                     now: datetime, sinks: Iterable[Sink] = ()) -> Tx[tuple[list[dict[str, Any]], Answer | None]]:
-    """``apply_changes``, then (for a delivery) its row in the delivery log, in one transaction."""
-    applied = yield from apply_changes(issue, changes, actor, label_ids, now, sinks)
+_ADVANCE_STATE = advance_link_state()
+STALE = "older than the last state change applied through its link"
+
+
+def is_current(link: LinkView | None, changes: list[Change]) -> Tx[bool]:
+    """Whether ``changes`` are not older than the link's state; records their time if so.
+
+    Every close or reopen with a time (``Change.at``) advances the link's ``state_at`` only
+    forward, in the database itself (concurrent deliveries queue on the row); one that cannot
+    makes the whole delivery stale.
+    """
+    for change in changes:
+        if link is None or change.at is None or change.kind not in ("close", "reopen"):
+            continue
+        rows = yield Exec(_ADVANCE_STATE, {"source": link.source, "external_id": link.external_id,
+                                           "state_at": change.at})
+        if not rows:
+            return False
+    return True
+
+
+def apply_and_record(issue: IssueView, changes: list[Change], actor: str, label_ids: Mapping[str, str],
+                     delivery: ReceivedDelivery | None,
+                     answer: Callable[[list[dict[str, Any]], list[dict[str, Any]]], Answer] | None,
+                     now: datetime, link: LinkView | None = None, sinks: Iterable[Sink] = ()
+                     ) -> Tx[tuple[list[dict[str, Any]], Answer | None]]:
+    """``apply_changes`` unless they are stale (``is_current``), then (for a delivery) its row
+    in the delivery log answered with ``answer(applied, ignored)``, in one transaction."""
+    applied: list[dict[str, Any]] = []
+    ignored: list[dict[str, Any]] = []
+    if (yield from is_current(link, changes)):
+        applied = yield from apply_changes(issue, changes, actor, label_ids, now, sinks)
+    else:
+        ignored = [{**_describe(change), "ignored": STALE} for change in changes]
     given = None
     if delivery is not None and answer is not None:
-        given = answer(applied)
+        given = answer(applied, ignored)
         yield from record(delivery_row(delivery, given, issue.id, now))
     return applied, given
 

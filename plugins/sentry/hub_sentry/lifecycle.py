@@ -7,6 +7,7 @@ adds nothing (the host skips a comment whose key the issue already has).
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any, Mapping
 
 from hub import Change, IssueView
@@ -38,6 +39,16 @@ def _release(issue: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _state_time(issue: Mapping[str, Any]) -> datetime | None:
+    """When Sentry's state for ``issue`` last changed, by Sentry's own clock: its ``lastSeen``.
+
+    A regression is a new event, so its ``lastSeen`` is later than any resolve before it; a
+    resolve carries the ``lastSeen`` of the events it resolved. (The webhook's timestamp header
+    is not signed; the body is.)
+    """
+    return parse_datetime(text(issue.get("lastSeen")) or "")
+
+
 def issue_changes(parsed: IssuePayload, issue: IssueView, settings: SentrySettings) -> list[Change]:
     """Changes for an ``issue`` delivery about a tracked Sentry issue."""
     sentry = parsed.issue
@@ -53,13 +64,16 @@ def issue_changes(parsed: IssuePayload, issue: IssueView, settings: SentrySettin
             counts.append(f"{users} users")
         detail = f" ({', '.join(counts)})" if counts else ""
         last = f"; last seen {escape_markdown(seen)}" if parse_datetime(seen) else ""
-        changes = [Change("reopen")] if issue.status == "closed" else []
+        # Always a reopen, even of an open issue (it changes nothing then): its time is what
+        # makes an older `resolved`, late or replayed, be ignored.
+        changes = [Change("reopen", at=_state_time(sentry))]
         text_ = f"Sentry: this error {what}{detail}{last}."
         return changes + [Change("comment", text=text_, key=f"sentry:{substatus}:{seen}:{sentry.get('count')}")]
     if action == "resolved" and settings.auto_resolve:
         by = _actor(parsed.payload)
         how = " ".join(part for part in (f"by {by}" if by else None, _release(sentry)) if part)
-        return [Change("close"), Change("comment", text=f"Resolved in Sentry{' ' + escape_markdown(how) if how else ''}.",
+        return [Change("close", at=_state_time(sentry)),
+                Change("comment", text=f"Resolved in Sentry{' ' + escape_markdown(how) if how else ''}.",
                                         key=f"sentry:resolved:{seen}:{by}")]
     if action == "assigned" and settings.sync_assignees:
         return assignee_changes(sentry.get("assignedTo"), settings)
@@ -68,7 +82,7 @@ def issue_changes(parsed: IssuePayload, issue: IssueView, settings: SentrySettin
         note = Change("comment", text=f"Archived in Sentry{' by ' + escape_markdown(by) if by else ''}.",
                       key=f"sentry:archived:{seen}:{by}")
         if settings.archived == "close":
-            return [Change("close"), note]
+            return [Change("close", at=_state_time(sentry)), note]
         if settings.archived == "label":
             return [Change("label", value="Sentry Archived", color="#9E9E9E"), note]
         return [note]

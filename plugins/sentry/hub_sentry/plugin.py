@@ -39,6 +39,9 @@ SOURCE = Source(
         "issue.unresolved (substatus=escalating)",
     ),
     log_prefix=PREFIX,
+    # Sentry signs only the body: a captured delivery re-sent with a fresh timestamp and
+    # Request-ID is still the same delivery, and is applied once.
+    unique_bodies=True,
 )
 
 

@@ -26,17 +26,20 @@ def update(settings, payload, issue=None, **sentry):
 def test_hook_external_update_regression_reopens_a_closed_issue_and_comments(settings):
     changes = update(settings, SEED_EXAMPLE, tracked(status="closed"))
     assert changes == [
-        Change("reopen"),
+        Change("reopen", at=datetime(2024, 12, 13, 15, 45, tzinfo=timezone.utc)),
         Change("comment", text="Sentry: this error regressed after being marked as resolved (42 events, 15 users); "
                                "last seen 2024-12-13T15:45:00Z.",
                key="sentry:regressed:2024-12-13T15:45:00Z:42"),
     ]
 
 
-def test_hook_external_update_escalation_of_an_open_issue_only_comments(settings):
+def test_hook_external_update_escalation_of_an_open_issue_comments_and_states_its_time(settings):
+    # The reopen changes no status of an open issue; its time (lastSeen) makes an older
+    # `resolved`, late or replayed, be ignored by the host.
     changes = update(settings, load("issue-created-escalating.json") | {"action": "unresolved"})
-    assert [change.kind for change in changes] == ["comment"]
-    assert changes[0].text.startswith("Sentry: this error is escalating (1 events, 1 users)")
+    assert [change.kind for change in changes] == ["reopen", "comment"]
+    assert changes[0].at is not None
+    assert changes[1].text.startswith("Sentry: this error is escalating (1 events, 1 users)")
 
 
 def test_hook_external_update_duplicate_creation_changes_nothing(settings):
@@ -52,7 +55,7 @@ def test_hook_external_update_resolved_closes_naming_who_and_the_release(setting
     payload["actor"] = {"type": "user", "id": "1", "name": "Jane"}
     payload["data"]["issue"]["statusDetails"] = {"inRelease": "v1.2.3"}
     assert update(settings, payload) == [
-        Change("close"),
+        Change("close", at=datetime(2022, 4, 4, 18, 17, 18, 320000, tzinfo=timezone.utc)),
         Change("comment", text="Resolved in Sentry by Jane in release v1.2.3.",
                key="sentry:resolved:2022-04-04T18:17:18.320000Z:Jane"),
     ]
