@@ -246,3 +246,32 @@ async def test_sync_publishes_issues_made_before_the_mirror_was_on(hub_client, d
     assert await run_sync(settings, pm, "github", __import__("datetime").timedelta(days=7), out=out,
                           http_transport=github.transport(), poll_seconds=0.01) == 0
     assert "0 issue(s)" in out.getvalue() and len(github.issues) == 3
+
+
+async def test_the_suspected_cause_edits_the_github_body(hub_client):
+    from hub import Section
+
+    github = FakeGitHubIssues(REPO)
+    async with hub_client(raw=RAW, env=ENV, transport=github.transport()) as hc:
+        identifier = (await sentry(hc))["issue"]["identifier"]
+        await run_jobs(hc)
+        issue = (await hc.client.get(f"/api/issues/{identifier}")).json()
+        await Worker(hc.hub)._write_sections(issue["id"], [Section("suspected-cause", "## Suspected Cause\n\n- abc1234")])
+        await run_jobs(hc)
+        method, path, body = github.writes()[-1]
+        assert (method, path) == ("PATCH", f"/repos/{REPO}/issues/1")
+        assert "## Suspected Cause" in body["body"] and body["body"].rstrip().endswith(f"<!-- hub:issue {issue['id']} -->")
+        # Written again with the same text: nothing changed, nothing is sent.
+        await Worker(hc.hub)._write_sections(issue["id"], [Section("suspected-cause", "## Suspected Cause\n\n- abc1234")])
+        assert await run_jobs(hc) == 0
+
+
+def test_the_sync_command_takes_an_age():
+    import pytest
+
+    from hub.cli import build_parser
+
+    args = build_parser().parse_args(["github-issues", "sync", "--since", "12h"])
+    assert args.since.total_seconds() == 12 * 3600
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["github-issues", "sync", "--since", "soon"])

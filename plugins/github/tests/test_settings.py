@@ -90,3 +90,28 @@ def test_hook_check_config_says_once_whether_correlation_is_on(make_settings, ca
     assert plugin.check_config(config=make_settings(github, env=env)) == []
     assert [(r.levelno, r.name) for r in caplog.records] == [(level, "hub.github")]
     assert words in caplog.text and token not in caplog.text
+
+
+def test_issues_enabled_without_a_token_or_a_repository_stops_the_start_in_one_line(make_settings):
+    from hub.plugins import build_plugin_manager
+    from hub.runtime import check_plugins
+
+    settings = make_settings({"issues": {"enabled": True}})
+    with pytest.raises(ConfigError) as raised:
+        check_plugins(settings, build_plugin_manager(["sentry"]))
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "[github.issues] enabled needs GITHUB_TOKEN" in message and "needs a repository" in message
+
+
+@pytest.mark.parametrize(("issues", "words"), [
+    ({"labels": {"P9": "x"}}, "keys are hub priorities"),
+    ({"assignees": {"ana": "not a login"}}, "is not a GitHub login"),
+    ({"assignees": {"ana": "Ana", "bo": "ana"}}, "is mapped from both"),
+    ({"projects": {"web": "nope"}}, "expected 'owner/repo'"),
+    ({"colour": "red"}, "unknown key [github] issues.colour"),
+])
+def test_a_bad_issues_map_is_one_line(make_settings, issues, words):
+    with pytest.raises(ConfigError) as raised:
+        make_settings({"issues": issues})
+    assert words in str(raised.value) and "\n" not in str(raised.value)
