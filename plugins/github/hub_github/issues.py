@@ -249,7 +249,11 @@ async def publish(issue: IssueView, link: LinkView | None, links: Sequence[LinkV
         elif change.kind == "assign":
             await issues.write("PATCH", path, {"assignees": _assignees(issue, settings)})
         elif change.kind in ("label", "priority"):
-            await issues.write("PATCH", path, {"labels": issue_labels(issue, labels, settings)})
+            # Added, never replaced: labels people put on the GitHub issue stay (so does the
+            # label of an earlier priority).
+            added = change.value if change.kind == "label" else settings.issues.labels.get(change.value or "")
+            if added:
+                await issues.write("POST", f"{path}/labels", {"labels": [added]})
     if changes:
         log.info("[GitHub Issues] %s: %s sent to %s#%s", issue.identifier,
                  ", ".join(change.kind for change in changes), repo, number)

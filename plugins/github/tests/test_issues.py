@@ -139,3 +139,13 @@ def test_labels_keep_the_hubs_and_add_the_priority(config):
     settings = config.plugin("github")
     assert issues.issue_labels(hub_issue(), ["Sentry"], settings) == ["Sentry", "urgent"]
     assert issues.issue_labels(hub_issue(priority="P3"), ["Sentry"], settings) == ["Sentry"]
+
+
+async def test_labels_and_priorities_are_added_never_replacing_githubs_own(fake_github, config, cache):
+    fake_github.replay("add-labels-200.json", 0, "POST", f"/repos/{REPO}/issues/7/labels")
+    changes = [Change("label", value="Sentry Archived", actor="sentry"), Change("priority", value="P1", actor="sentry"),
+               Change("priority", value="P4", actor="sentry")]  # P4 has no GitHub label: nothing to add
+    async with fake_github.client() as http:
+        await issues.publish(hub_issue(), LINK, [], changes, [], config, http, cache)
+    assert [json.loads(request.content) for request in fake_github.requests] == [
+        {"labels": ["Sentry Archived"]}, {"labels": ["urgent"]}]
