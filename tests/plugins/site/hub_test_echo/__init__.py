@@ -22,6 +22,7 @@ from hub import (
     LabelDraft,
     RetryLater,
     Section,
+    Sink,
     Source,
     Verdict,
     hookimpl,
@@ -38,6 +39,7 @@ class EchoSettings(BaseModel):
     enrich: str = "ok"  # ok | retry-later | fail | nothing
     verify_delay_seconds: float = 0.0  # a slow request, to watch graceful shutdown finish it
     enrich_delay_seconds: float = 0.0  # a slow job, to watch shutdown release it
+    sink: bool = False  # publish to the "echo-out" sink (kept in the cache, namespace echo-out)
 
 
 @hookimpl
@@ -143,3 +145,28 @@ async def enrich_description(issue, link, stack_files, first_seen, config, cache
         return Section(key="echo", markdown="", note="nothing to say")
     files = "\n".join(f"- `{path}`" for path in stack_files) or "- (none)"
     return Section(key="echo", markdown=f"## Echo\n\nFirst seen: {first_seen.isoformat()}\n\n{files}")
+
+
+@hookimpl
+def register_sinks(config):
+    if config is None or config.plugin("echo").sink:
+        return [Sink(name="echo-out", description="Echo's outside tracker", command="echo-out")]
+    return []
+
+
+@hookimpl
+async def check_sink(sink, config):
+    return None if sink != "echo-out" else []
+
+
+@hookimpl
+async def publish_issue(sink, issue, link, changes, cache):
+    if sink != "echo-out":
+        return None
+    seen = await cache.get("echo-out", issue.id) or []
+    seen.append({"link": link.external_id if link else None, "status": issue.status,
+                 "changes": [[change.kind, change.actor, change.text or change.value] for change in changes]})
+    await cache.set("echo-out", issue.id, seen)
+    if link is None:
+        return ExternalLinkDraft(external_id=f"out-{issue.identifier}", metadata={"made": True})
+    return None
