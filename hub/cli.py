@@ -97,6 +97,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def _transport_limits(args: argparse.Namespace) -> "transport.TransportLimits":
     """The flags' transport limits, fitted to the open-file limit, handed to the server's processes."""
+    for flag in ("max_connections", "max_header_bytes", "max_headers", "header_timeout", "body_timeout",
+                 "keep_alive_timeout"):
+        if not getattr(args, flag) > 0:
+            raise CliError(f"--{flag.replace('_', '-')} must be positive, got {getattr(args, flag)}")
     limits = transport.fit_fd_limit(transport.TransportLimits(
         max_header_bytes=args.max_header_bytes, max_headers=args.max_headers, header_timeout=args.header_timeout,
         body_timeout=args.body_timeout, keep_alive_timeout=args.keep_alive_timeout,

@@ -171,3 +171,9 @@ def test_jobs_list_and_retry(tmp_path, database_url):
     assert again.stdout.startswith("queued 1 job(s) again")
     assert_one_line_error(run_hub("jobs", "retry", "--config", str(config), cwd=tmp_path, env=env),
                           "say which jobs")
+
+
+def test_a_transport_limit_that_is_not_positive_is_one_line(tmp_path):
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/t.db"}
+    assert_one_line_error(run_hub("serve", "--max-connections", "0", "--port", str(free_port()), cwd=tmp_path, env=env),
+                          "--max-connections must be positive, got 0")
