@@ -58,6 +58,18 @@ class Batcher:
 
     async def write(self, params: Any) -> Any:
         """Write one delivery (alone or with others that wait); its result row, or None."""
+        if self.in_flight < self.max_in_flight and not self.queue:
+            # Nothing waits and a slot is free: write in the caller's own task, without a task
+            # and a future of its own (measurable per delivery); a caller cancelled past its
+            # time budget cancels its own write.
+            self.in_flight += 1
+            try:
+                [row] = await self._write_rows([params])
+                return row
+            finally:
+                self.in_flight -= 1
+                if self.queue and self.in_flight < self.max_in_flight:
+                    self._flush()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.queue.append((params, future))
         if self.in_flight < self.max_in_flight:
