@@ -103,7 +103,11 @@ class _Numbers:
         while not self._free:
             async with self._fetching:
                 if not self._free:
-                    numbers = await self.driver.run(lambda: take_numbers(self.driver.dialect, self.prefetch))
+                    # One statement on PostgreSQL (no BEGIN/COMMIT needed); SQLite needs one
+                    # transaction for its inserts, which its driver runs whole on its thread.
+                    atomic = self.driver.dialect == "sqlite"
+                    numbers = await self.driver.run(lambda: take_numbers(self.driver.dialect, self.prefetch),
+                                                    atomic=atomic)
                     for number in numbers:
                         heapq.heappush(self._free, number)
         return heapq.heappop(self._free)
