@@ -59,7 +59,7 @@ async def test_the_full_round_trip_without_echo(hub_client):
         (method, path, body), = github.writes()
         assert (method, path) == ("POST", f"/repos/{REPO}/issues")
         assert body["title"] == (await hc.client.get(f"/api/issues/{identifier}")).json()["title"]
-        assert f"[{identifier}](https://hub.example.com/api/issues/{identifier})" in body["body"]
+        assert f"[{identifier}](https://hub.example.com/issues/{identifier})" in body["body"]
         assert "Sentry" in body["labels"]
         issue = (await hc.client.get(f"/api/issues/{identifier}")).json()
         assert any(link["source"] == "github" and link["external_id"] == f"{REPO}#1" for link in issue["links"])

@@ -94,7 +94,9 @@ def publish_jobs(issue_id: str, sinks: Iterable[Sink], changes: Sequence[Mapping
         if mine is not None and not mine:
             continue
         rows.append(shape(JOBS).row({
-            "kind": PUBLISH, "issue_id": issue_id, "source": sink.name, "payload": {"changes": mine or []},
+            # A new issue's job carries no payload: nothing to encode on the webhook's hot path.
+            "kind": PUBLISH, "issue_id": issue_id, "source": sink.name,
+            "payload": None if mine is None else {"changes": mine},
             "run_after": now, "created_at": now, "updated_at": now}))
     return rows
 

@@ -57,9 +57,9 @@ def own_logins(settings: GithubSettings) -> set[str]:
 
 
 def hub_url(config: Settings, identifier: str) -> str:
-    """Where people find the issue in the hub (``[auth] public_url``, else where it listens)."""
+    """The issue's console page (``[auth] public_url``, else where the hub listens)."""
     base = config.auth.public_url or f"http://{config.hub.host}:{config.hub.port}"
-    return f"{base.rstrip('/')}/api/issues/{identifier}"
+    return f"{base.rstrip('/')}/issues/{identifier}"
 
 
 def issue_body(issue: IssueView, config: Settings) -> str:

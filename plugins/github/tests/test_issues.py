@@ -41,7 +41,7 @@ async def test_a_new_issue_is_created_with_labels_assignee_and_a_link_back(fake_
     (request,) = fake_github.requests
     sent = json.loads(request.content)
     assert sent["labels"] == ["Sentry", "urgent"] and sent["assignees"] == ["alice-gh"]
-    assert "Tracked in the hub as [CHIPP-9](http://127.0.0.1:8000/api/issues/CHIPP-9)." in sent["body"]
+    assert "Tracked in the hub as [CHIPP-9](http://127.0.0.1:8000/issues/CHIPP-9)." in sent["body"]
     assert sent["body"].rstrip().endswith("<!-- hub:issue issue-9 -->")
     assert made.external_id == "acme/mobile#1" and made.metadata == {"repo": "acme/mobile", "number": 1}
     assert "octokit-fixture-user-a" in issues._OWN_LOGINS
