@@ -23,11 +23,12 @@ from hub.auth.firstrun import LINK_MINUTES, first_run_secret
 from hub.auth.guard import authorize
 from hub.auth.keys import server_key
 from hub.config import Settings
+from hub.console import CONSOLE_HANDLERS, static_files
 from hub.ingest import DATABASE_ERRORS
 from hub.plugins import sources
 from hub.routes import get_issue, health, list_issues, webhook_handlers
 from hub.routes.admin import retry_job, tokens
-from hub.routes.login import first_run, home, login, login_form, logout
+from hub.routes.login import first_run, login, login_form, logout
 from hub.routes.triage import add_comment, update_issue
 from hub.runtime import Hub
 
@@ -94,7 +95,7 @@ def create_app(
         handler.opt.update(scope_opt(PUBLIC, **{EXCLUDE_KEY: True}))
     return Litestar(
         route_handlers=[*webhooks, health, list_issues, get_issue, update_issue, add_comment, tokens, retry_job,
-                        login_form, login, first_run, logout, home],
+                        login_form, login, first_run, logout, *CONSOLE_HANDLERS, static_files()],
         lifespan=[lifespan],
         guards=[authorize],
         middleware=[DefineMiddleware(CsrfGate)],

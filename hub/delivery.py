@@ -49,7 +49,7 @@ class Answer:
 
 
 def error_answer(status: int, outcome: str, message: str) -> Answer:
-    """A refused delivery (4xx): nothing stored."""
+    """A refused delivery (4xx): nothing of it applied; the delivery log keeps its reason."""
     return Answer(status, {"success": False, "error": message}, outcome)
 
 

@@ -28,7 +28,7 @@ from hub.types import Decision, IssueView, Source
 if TYPE_CHECKING:
     from hub.runtime import Hub
 
-__all__ = ["DATABASE_ERRORS", "MAX_NESTING", "handle_webhook", "parse_payload"]
+__all__ = ["DATABASE_ERRORS", "MAX_NESTING", "handle_webhook", "parse_payload", "record_rejection", "received"]
 
 log = logging.getLogger("hub.webhook")
 
@@ -86,6 +86,14 @@ def parse_payload(body: bytes) -> Any:
     return payload
 
 
+def received(source: Source, headers: Mapping[str, str], body: bytes) -> ReceivedDelivery:
+    """The delivery as it arrived: its request id, the headers fit to keep, its body's digest."""
+    request_id = next((headers[name] for name in _REQUEST_ID_HEADERS if headers.get(name)), None)
+    return ReceivedDelivery(source=source, headers=headers, body=body, request_id=request_id,
+                            stored_headers=stored_headers(headers),
+                            body_sha256=hashlib.sha256(body).hexdigest() if source.unique_bodies else None)
+
+
 async def handle_webhook(hub: "Hub", source: Source, headers: Mapping[str, str], body: bytes, *,
                          verified: bool = False) -> Answer:
     """Run one delivery through the pipeline and return the answer to send.
@@ -93,30 +101,41 @@ async def handle_webhook(hub: "Hub", source: Source, headers: Mapping[str, str],
     ``verified=True`` skips the signature check (``hub replay`` of a file the operator trusts).
     Raises one of DATABASE_ERRORS when the database is unreachable.
     """
-    request_id = next((headers[name] for name in _REQUEST_ID_HEADERS if headers.get(name)), None)
-    delivery = ReceivedDelivery(source=source, headers=headers, body=body, request_id=request_id,
-                                stored_headers=stored_headers(headers),
-                                body_sha256=hashlib.sha256(body).hexdigest() if source.unique_bodies else None)
+    delivery = received(source, headers, body)
     hook = hub.pm.hook
     config = hub.settings
     if not verified:
         verdict = hook.verify_webhook(source=source.name, headers=headers, body=body, config=config)
         if verdict is not None and not verdict.ok:
             log.warning("%s Rejected: %s", source.prefix, verdict.reason)
-            return error_answer(401, "unauthorized", verdict.reason or "invalid signature")
+            return await record_rejection(hub, delivery, error_answer(401, "unauthorized",
+                                                                      verdict.reason or "invalid signature"))
     try:
         delivery.payload = parse_payload(body)
     except ValueError as exc:
         log.warning("%s Rejected: %s", source.prefix, exc)
-        return error_answer(400, "rejected", str(exc))
+        return await record_rejection(hub, delivery, error_answer(400, "rejected", str(exc)))
     decision = hook.accept_webhook(source=source.name, headers=headers, payload=delivery.payload, config=config)
     if decision is None:
         decision = Decision.skip(f"no plugin handles deliveries of source {source.name}")
     delivery.decision = decision
     if decision.kind == "reject":
         log.warning("%s Rejected: %s", source.prefix, decision.reason)
-        return error_answer(400, "rejected", decision.reason)
+        return await record_rejection(hub, delivery, error_answer(400, "rejected", decision.reason))
     return await _write(hub, delivery)
+
+
+async def record_rejection(hub: "Hub", delivery: ReceivedDelivery, answer: Answer) -> Answer:
+    """Log a refused delivery (401, 400, 413, 415) with its reason and a cut body; return ``answer``.
+
+    Best effort: the refusal is the answer whether or not the database takes its row (a
+    database outage must not turn a 401 into a 503).
+    """
+    try:
+        await hub.store.record(delivery, answer)
+    except DATABASE_ERRORS as exc:
+        log.warning("%s Rejected delivery not logged: %s", delivery.source.prefix, type(exc).__name__)
+    return answer
 
 
 async def _write(hub: "Hub", delivery: ReceivedDelivery) -> Answer:

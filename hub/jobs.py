@@ -36,7 +36,7 @@ from hub.types import GiveUp, RetryLater, Section, Unavailable
 if TYPE_CHECKING:
     from hub.runtime import Hub
 
-__all__ = ["Worker", "backoff_seconds", "is_outage", "list_jobs", "outage_streak", "retry_jobs"]
+__all__ = ["Worker", "backoff_seconds", "cancel_jobs", "is_outage", "list_jobs", "outage_streak", "retry_jobs"]
 
 log = logging.getLogger("hub.jobs")
 JOBS = store.JOBS
@@ -208,7 +208,7 @@ class Worker:
             result = await connection.execute(sa.delete(deliveries).where(deliveries.c.created_at < cutoff))
             # Done and failed jobs go with the same retention; queued and running ones never do.
             jobs = await connection.execute(
-                sa.delete(JOBS).where(JOBS.c.status.in_(("done", "failed")), JOBS.c.updated_at < cutoff))
+                sa.delete(JOBS).where(JOBS.c.status.in_(("done", "failed", "cancelled")), JOBS.c.updated_at < cutoff))
         if result.rowcount or jobs.rowcount:
             log.info("Pruned %d delivery-log rows and %d finished jobs older than %s", result.rowcount, jobs.rowcount,
                      cutoff.isoformat(timespec="seconds"))
@@ -431,4 +431,19 @@ async def retry_jobs(engine: Any, ids: list[str] | None = None, *, failed: bool 
         result = await connection.execute(
             sa.update(JOBS).where(*where)
             .values(status="queued", attempts=0, run_after=now, locked_by=None, locked_until=None, updated_at=now))
+    return result.rowcount
+
+
+async def cancel_jobs(engine: Any, ids: list[str], *, now: datetime | None = None) -> int:
+    """Cancel the named jobs that are queued or failed (a running one finishes its attempt first).
+
+    A cancelled job is never claimed again and is pruned with the delivery log. Returns how many.
+    """
+    if not ids:
+        return 0
+    now = now or _utcnow()
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            sa.update(JOBS).where(JOBS.c.id.in_(ids), JOBS.c.status.in_(("queued", "failed")))
+            .values(status="cancelled", locked_by=None, locked_until=None, updated_at=now))
     return result.rowcount

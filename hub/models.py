@@ -71,6 +71,19 @@ class Issue(SQLModel, table=True):
     """An issue in the tracker (the seed's ``chipp_issue``)."""
 
     __tablename__ = "chipp_issue"
+    # One index per filter of the issue list, each ending in its order (newest first), so the
+    # first page of any filter is read from an index, never sorted (keyset pagination).
+    __table_args__ = (
+        sa.Index("ix_chipp_issue_newest", "created_at", "number"),
+        sa.Index("ix_chipp_issue_status_newest", "status", "created_at", "number"),
+        sa.Index("ix_chipp_issue_source_newest", "source", "created_at", "number"),
+        sa.Index("ix_chipp_issue_assignee_newest", "assignee", "created_at", "number"),
+        # By priority: P0 first, the oldest first within a priority (the queue to work through).
+        sa.Index("ix_chipp_issue_priority_oldest", "priority", "created_at", "number"),
+        # Search by title on PostgreSQL: trigrams serve ILIKE '%text%' (SQLite scans).
+        sa.Index("ix_chipp_issue_title_trgm", "title", postgresql_using="gin",
+                 postgresql_ops={"title": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, sa_type=sa.Text)
     number: int = Field(unique=True)
@@ -155,15 +168,19 @@ class Comment(SQLModel, table=True):
 
 
 class Delivery(SQLModel, table=True):
-    """The delivery log: every webhook the hub answered 200, with what it changed.
+    """The delivery log: every webhook the hub answered, with what it changed and its body.
 
-    Rejected deliveries (401, 400, 413, ...) are logged but leave no row. Headers are stored
+    Rejected deliveries (401, 400, 413, 415) have a row too, with their reason, no request id
+    (a forged one must not block the real delivery) and a cut body. Headers are an allow-list,
     without signatures or credentials.
     """
 
     __tablename__ = "hub_delivery"
     __table_args__ = (sa.UniqueConstraint("source", "request_id"),
-                      sa.UniqueConstraint("source", "body_sha256", name="uq_hub_delivery_source_body_sha256"))
+                      sa.UniqueConstraint("source", "body_sha256", name="uq_hub_delivery_source_body_sha256"),
+                      # The delivery log's filters, each ending in its order (newest first).
+                      sa.Index("ix_hub_delivery_source_newest", "source", "created_at", "id"),
+                      sa.Index("ix_hub_delivery_outcome_newest", "outcome", "created_at", "id"))
 
     id: str = Field(default_factory=new_id, primary_key=True, sa_type=sa.Text)
     source: str = Field(sa_type=sa.Text)
@@ -184,6 +201,11 @@ class Delivery(SQLModel, table=True):
     #: covers only the body (``Source.unique_bodies``): the same body re-sent changes nothing.
     body_sha256: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True)
+    #: The HTTP status the delivery was answered with (a rejected one's 401, 400, 413, 415 too).
+    status: int | None = Field(default=None)
+    #: The raw body as text (what replay and dry run push through the pipeline again); a
+    #: rejected delivery's is cut to ``hub.store.writes.REJECTED_BODY_CHARS``.
+    body: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class Job(SQLModel, table=True):

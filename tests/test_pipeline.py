@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from hub import hookimpl
 from hub.models import Delivery, ExternalIssue, Issue, Job, Label
 from hub.plugins import build_plugin_manager
+from hub.store.writes import REJECTED_BODY_CHARS
 
 pytestmark = pytest.mark.usefixtures("echo_installed")
 
@@ -24,6 +25,13 @@ def body(**payload) -> bytes:
 async def count(hub, model) -> int:
     async with hub.engine.connect() as connection:
         return (await connection.execute(sa.select(sa.func.count()).select_from(model.__table__))).scalar_one()
+
+
+async def delivery_rows(hub) -> list[dict]:
+    table = Delivery.__table__
+    async with hub.engine.connect() as connection:
+        rows = await connection.execute(sa.select(table).order_by(table.c.created_at, table.c.status.desc()))
+        return [dict(row) for row in rows.mappings()]
 
 
 async def test_hook_register_sources_mounts_routes_for_a_third_party_plugin(hub_client):
@@ -105,7 +113,11 @@ async def test_hook_verify_webhook_rejects_bad_tokens(hub_client):
         good = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open"),
                                     headers={**JSON, "x-echo-token": "s3cret-token"})
         assert good.status_code == 200
-        assert await count(hc.hub, Delivery) == 1  # rejected deliveries leave no row
+        # The rejection is logged too, without the request id it claimed and without a credential.
+        rows = await delivery_rows(hc.hub)
+        assert [(row["status"], row["outcome"], row["reason"]) for row in rows] == [
+            (401, "unauthorized", "bad echo token"), (200, "created", None)]
+        assert all("x-echo-token" not in row["headers"] for row in rows)
 
 
 @pytest.mark.parametrize(
@@ -116,12 +128,15 @@ async def test_hook_verify_webhook_rejects_bad_tokens(hub_client):
         (b'{"action": "open"}', 400, "id is missing"),
     ],
 )
-async def test_bad_bodies_are_400_and_leave_no_rows(hub_client, content, status, error):
+async def test_bad_bodies_are_400_and_logged_with_a_cut_body(hub_client, content, status, error):
     async with hub_client() as hc:
         response = await hc.client.post("/api/echo/webhook", content=content, headers=JSON)
         assert response.status_code == status
         assert error in response.json()["error"]
-        assert await count(hc.hub, Delivery) == 0
+        [row] = await delivery_rows(hc.hub)
+        assert (row["status"], row["outcome"], row["request_id"]) == (status, "rejected", None)
+        assert error in row["reason"]
+        assert row["body"] == content[:REJECTED_BODY_CHARS].decode()
         assert await count(hc.hub, Issue) == 0
 
 
@@ -130,6 +145,8 @@ async def test_wrong_content_type_is_415(hub_client):
         response = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open"),
                                         headers={"content-type": "text/plain"})
         assert response.status_code == 415
+        [row] = await delivery_rows(hc.hub)
+        assert (row["status"], row["reason"], row["body"]) == (415, "content type must be application/json", "")
 
 
 async def test_body_over_the_limit_is_413(hub_client):
@@ -138,6 +155,19 @@ async def test_body_over_the_limit_is_413(hub_client):
                                         headers=JSON)
         assert response.status_code == 413
         assert await count(hc.hub, Issue) == 0
+        [row] = await delivery_rows(hc.hub)
+        assert (row["status"], row["reason"], row["body"]) == (413, "request body too large", "")
+
+
+async def test_a_forged_rejection_does_not_block_the_real_request_id(hub_client):
+    async with hub_client(env={"ECHO_TOKEN": "s3cret-token"}) as hc:
+        headers = {**JSON, "request-id": "r-1"}
+        forged = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open"),
+                                      headers={**headers, "x-echo-token": "wrong"})
+        real = await hc.client.post("/api/echo/webhook", content=body(id="e1", action="open"),
+                                    headers={**headers, "x-echo-token": "s3cret-token"})
+        assert (forged.status_code, real.status_code) == (401, 200)
+        assert "issue" in real.json()
 
 
 async def test_skipped_delivery_is_answered_with_reason_and_logged(hub_client):

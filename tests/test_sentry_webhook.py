@@ -167,7 +167,7 @@ async def test_other_resources_are_skipped_with_a_reason(hub_client, resource):
     [None, "", "0" * 64, "deadbeef", "z" * 64, sign(b"other body", SECRET), "sha256=" + "0" * 64],
     ids=["missing", "empty", "wrong", "short", "non-hex", "other-body", "prefixed"],
 )
-async def test_bad_signatures_are_401_json_and_store_nothing(hub_client, signature):
+async def test_bad_signatures_are_401_json_and_change_nothing(hub_client, signature):
     async with hub_client(env=ENV) as hc:
         raw = json.dumps(issue_payload()).encode()
         headers = {"content-type": "application/json", "sentry-hook-resource": "issue"}
@@ -177,7 +177,11 @@ async def test_bad_signatures_are_401_json_and_store_nothing(hub_client, signatu
         assert response.status_code == 401
         assert response.json()["success"] is False and response.json()["error"]
         assert SECRET not in response.text
-        assert await rows(hc, Issue) == [] and await rows(hc, Delivery) == []
+        assert await rows(hc, Issue) == []
+        # Logged as refused, with its reason, and without the signature it carried.
+        [logged] = await rows(hc, Delivery)
+        assert (logged["status"], logged["outcome"], logged["reason"]) == (401, "unauthorized", response.json()["error"])
+        assert not any("signature" in name for name in logged["headers"])
 
 
 async def test_signature_is_over_the_raw_bytes(hub_client):
@@ -207,7 +211,9 @@ async def test_malformed_bodies_are_400_naming_what_is_wrong(hub_client, raw, mi
         response = await deliver(hc, raw)
         assert response.status_code == 400
         assert missing in response.json()["error"]
-        assert await rows(hc, Issue) == [] and await rows(hc, Delivery) == []
+        assert await rows(hc, Issue) == []
+        [logged] = await rows(hc, Delivery)
+        assert (logged["status"], logged["outcome"], logged["body"]) == (400, "rejected", raw.decode())
 
 
 async def test_escaped_unicode_is_stored_as_real_characters(hub_client):

@@ -1,4 +1,4 @@
-"""``GET``/``POST /login``, ``GET /login/first-run``, ``POST /logout`` and the placeholder ``/``.
+"""``GET``/``POST /login``, ``GET /login/first-run`` and ``POST /logout`` (the console is hub.console).
 
 The login takes an account and password, or an API token in the password field. Failures are
 counted per account and per address (hub.auth.ratelimit); past the limit the answer is 429 even
@@ -21,14 +21,13 @@ from typing_extensions import Annotated
 from hub.auth import PUBLIC, scope_opt
 from hub.auth.accounts import authenticate_user
 from hub.auth.firstrun import use_login_link
-from hub.auth.guard import principal_of
 from hub.auth.principal import Principal
 from hub.auth.ratelimit import clear_failures, is_limited, record_failure
 from hub.auth.sessions import COOKIE, close_session, open_session
 from hub.auth.tokens import PREFIX, authenticate_token
-from hub.routes.pages import home_page, login_page
+from hub.routes.pages import login_page
 
-__all__ = ["first_run", "home", "login", "login_form", "logout"]
+__all__ = ["first_run", "login", "login_form", "logout"]
 
 log = logging.getLogger("hub.auth")
 
@@ -130,12 +129,3 @@ async def logout(request: Request) -> Response:
     if cookie:
         await close_session(request.app.state.hub.engine, cookie)
     return Redirect("/login", status_code=303, cookies=[_session_cookie(request, "", 0)])
-
-
-@get("/", tags=["login"], summary="Start page", opt=scope_opt("read"), include_in_schema=False,
-     media_type=MediaType.HTML)
-async def home(request: Request) -> str:
-    """The placeholder start page (the console replaces it); anonymous callers go to /login."""
-    principal = await principal_of(request)
-    assert principal is not None  # the guard let the request through
-    return home_page(_csrf_token(request), principal.actor, principal.scope)

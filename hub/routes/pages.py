@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-__all__ = ["home_page", "login_page"]
+__all__ = ["login_page"]
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:26rem;margin:4rem auto;padding:0 1rem;color:#222}
 label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.45rem;box-sizing:border-box}
@@ -32,12 +32,3 @@ def login_page(csrf_token: str, *, error: str = "", name: str = "", next_path: s
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button></form>
 <p class="hint">With an API token, leave the account empty.</p>""")
-
-
-def home_page(csrf_token: str, actor: str, scope: str) -> str:
-    """The placeholder start page for a signed-in person (the console replaces it)."""
-    return _page("hub", f"""<h1>hub</h1><p>Signed in as <strong>{escape(actor)}</strong> ({escape(scope)}).</p>
-<p>The console is not here yet: the API is at <code>/api/issues</code>, its schema at <code>/schema</code>.</p>
-<p class="hint">First admin? Create accounts with <code>uv run hub user add NAME</code> and tokens with
-<code>uv run hub token create NAME --scope read</code>.</p>
-<form method="post" action="/logout">{_csrf(csrf_token)}<button type="submit">Sign out</button></form>""")

@@ -21,7 +21,7 @@ from hub.routes.issues import checked_identifier, load_issue_json
 from hub.store import issue_view
 from hub.types import Change
 
-__all__ = ["add_comment", "update_issue"]
+__all__ = ["add_comment", "triage_changes", "update_issue"]
 
 ISSUES = Issue.__table__
 _PRIORITY = re.compile(r"P[0-4]")
@@ -29,7 +29,11 @@ MAX_ASSIGNEE = 200
 MAX_COMMENT = 65_536
 
 
-def _changes(data: Any) -> list[Change]:
+def triage_changes(data: Any) -> list[Change]:
+    """The changes a triage request asks for (``status``, ``priority``, ``assignee``); 400 when malformed.
+
+    The API's JSON and the console's form both go through it.
+    """
     if not isinstance(data, dict) or not data:
         raise ClientException("send a JSON object with status, priority and/or assignee")
     unknown = sorted(set(data) - {"status", "priority", "assignee"})
@@ -72,7 +76,7 @@ async def _apply(request: Request, identifier: str, changes: list[Change]) -> li
 async def update_issue(request: Request, identifier: FromPath[str], data: JSONBody[Any]) -> dict[str, Any]:
     """Apply ``{"status", "priority", "assignee"}`` (any of them); answer the issue and what changed."""
     identifier = checked_identifier(identifier)
-    applied = await _apply(request, identifier, _changes(data))
+    applied = await _apply(request, identifier, triage_changes(data))
     return {**await load_issue_json(request.app.state.hub.engine, identifier), "changed": applied}
 
 

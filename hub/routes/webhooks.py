@@ -6,9 +6,11 @@ import asyncio
 import logging
 
 from litestar import Request, Response, get, post
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.handlers import HTTPRouteHandler
 
-from hub.ingest import DATABASE_ERRORS, handle_webhook
+from hub.delivery import error_answer
+from hub.ingest import DATABASE_ERRORS, handle_webhook, received, record_rejection
 from hub.types import Source
 
 __all__ = ["webhook_handlers"]
@@ -49,14 +51,24 @@ def webhook_handlers(source: Source) -> list[HTTPRouteHandler]:
     def webhook_health() -> dict:
         return health_body
 
+    async def _refused(request: Request, status: int, message: str) -> Response:
+        # Logged with its reason and without its body (unread: it was not JSON, or too large).
+        answer = await record_rejection(request.app.state.hub, received(source, request.headers, b""),
+                                        error_answer(status, "rejected", message))
+        return Response(answer.body, status_code=answer.status)
+
     @post(path, name=f"{source.name}-webhook", summary=f"Receive a {source.name} webhook", tags=["webhooks"],
           status_code=200)
     async def receive(request: Request) -> Response:
         content_type = request.headers.get("content-type", "")
         if not _is_json(content_type):
             log.warning("%s Rejected: content type %r is not JSON", source.prefix, content_type)
-            return Response({"success": False, "error": "content type must be application/json"}, status_code=415)
-        body = await request.body()
+            return await _refused(request, 415, "content type must be application/json")
+        try:
+            body = await request.body()
+        except RequestEntityTooLarge:
+            log.warning("%s Rejected: body larger than %d bytes", source.prefix, request.app.state.hub.settings.hub.max_body_bytes)
+            return await _refused(request, 413, "request body too large")
         hub = request.app.state.hub
         # The delivery runs as a task of its own so that its answer never waits longer than the
         # budget: a database that hangs (a partition) is answered 503 at once, and the task is

@@ -1,0 +1,62 @@
+"""What the hub would do with a delivery, with nothing written: ``hub replay --dry-run`` and the
+console's dry run.
+
+It walks the pipeline's decisions (hub.ingest) with the current config and plugins: parse,
+``accept_webhook``, the dedupe lookup, then ``build_issue`` or ``external_update``, and stops
+before the store's first write. The signature is not checked (the delivery log never keeps it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, Mapping
+
+from hub.ingest import parse_payload
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
+    from hub.types import Source
+
+__all__ = ["dry_run"]
+
+
+def _change(change: Any) -> dict[str, Any]:
+    return {key: value for key, value in (("kind", change.kind), ("value", change.value), ("text", change.text))
+            if value is not None}
+
+
+async def dry_run(hub: "Hub", source: "Source", headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    """``{"outcome": created|deduplicated|updated|skipped|rejected, "reason"?, "issue"?, "changes"?}``:
+    what a delivery of ``body`` would do now. Reads the database (the dedupe lookup), never writes."""
+    hook, config = hub.pm.hook, hub.settings
+    result: dict[str, Any] = {"source": source.name, "written": False}
+    try:
+        payload = parse_payload(body)
+    except ValueError as exc:
+        return {**result, "outcome": "rejected", "reason": str(exc)}
+    decision = hook.accept_webhook(source=source.name, headers=headers, payload=payload, config=config)
+    if decision is None:
+        return {**result, "outcome": "skipped", "reason": f"no plugin handles deliveries of source {source.name}"}
+    if decision.kind == "reject":
+        return {**result, "outcome": "rejected", "reason": decision.reason}
+    if decision.kind == "skip" or not decision.external_id:
+        return {**result, "outcome": "skipped", "reason": decision.reason or "ignored"}
+    result["event"] = decision.summary
+    linked = await hub.store.find_linked(source.name, decision.external_id)
+    if linked is None:
+        if decision.kind == "update":
+            return {**result, "outcome": "skipped",
+                    "reason": f"no issue is linked to {source.name} {decision.external_id}"}
+        draft = hook.build_issue(source=source.name, payload=payload, config=config)
+        if draft is None:
+            return {**result, "outcome": "skipped", "reason": f"no plugin builds issues for source {source.name}"}
+        return {**result, "outcome": "created", "issue": {
+            "title": draft.title, "description": draft.description, "priority": draft.priority,
+            "assignee": draft.assignee, "labels": [label.name for label in draft.labels],
+            "link": asdict(draft.link)}}
+    changes = hook.external_update(source=source.name, payload=payload, issue=linked.issue, link=linked.link,
+                                   config=config) or []
+    outcome = "updated" if changes else "deduplicated"
+    return {**result, "outcome": outcome, "reason": f"already tracked as {linked.issue.identifier}",
+            "issue": {"identifier": linked.issue.identifier, "title": linked.issue.title},
+            "changes": [_change(change) for change in changes]}
