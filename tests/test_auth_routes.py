@@ -17,6 +17,8 @@ PUBLIC_ROUTES = {
     ("GET", "/login"),
     ("POST", "/login"),
     ("GET", "/login/first-run"),
+    # The console's stylesheet: the login page needs it before anyone is signed in; no data in it.
+    ("GET", "/static/{file_path:path}"),
 }
 
 
@@ -55,6 +57,13 @@ def test_the_walk_sees_the_api_the_schema_and_the_triage_routes(echo_installed):
     assert scopes[("POST", "/api/jobs/{job_id:str}/retry")] == "admin"
     assert scopes[("GET", "/schema/openapi.json")] == "read"
     assert scopes[("GET", "/")] == "read"
+    assert scopes[("GET", "/issues")] == "read"
+    assert scopes[("POST", "/issues/{identifier:str}/triage")] == "write"
+    assert scopes[("POST", "/issues/{identifier:str}/comment")] == "write"
+    assert scopes[("POST", "/deliveries/{delivery_id:str}/dry-run")] == "write"
+    assert scopes[("POST", "/deliveries/{delivery_id:str}/replay")] == "admin"
+    assert scopes[("POST", "/jobs/{job_id:str}/retry")] == "admin"
+    assert scopes[("POST", "/jobs/{job_id:str}/cancel")] == "admin"
 
 
 async def test_a_route_without_a_scope_is_refused_at_run_time(database_url):

@@ -26,7 +26,7 @@ from hub.timeline import event_rows
 from hub.types import Change, IssueDraft, IssueView, LabelDraft, LinkView, Sink
 
 __all__ = ["CREATE_STEPS", "Exec", "GatedInsert", "NewIssue", "PUBLISH", "Tx", "apply_changes", "delivery_row",
-           "ensure_labels", "find_linked", "new_issue", "publish_jobs", "record", "take_numbers"]
+           "ensure_labels", "find_linked", "new_issue", "publish_jobs", "record", "stored_body", "take_numbers"]
 
 #: The job kind that publishes an issue's news to a sink (the job's ``source`` is the sink's name).
 PUBLISH = "publish"
@@ -65,12 +65,29 @@ class GatedInsert:
     rows: tuple[list[dict[str, Any]], ...]
 
 
+#: How much of a rejected delivery's body the log keeps: anyone can send one, unsigned.
+REJECTED_BODY_CHARS = 4096
+
+
+def stored_body(body: bytes, rejected: bool) -> str:
+    """The delivery's body as the log keeps it: text (undecodable bytes replaced), a rejected one cut."""
+    if rejected:
+        body = body[: REJECTED_BODY_CHARS * 4]
+    text = body.decode("utf-8", errors="replace")
+    return text[:REJECTED_BODY_CHARS] if rejected else text
+
+
 def delivery_row(delivery: ReceivedDelivery, answer: Answer, issue_id: str | None, now: datetime) -> dict[str, Any]:
-    """The delivery log's row for ``delivery`` answered with ``answer``."""
+    """The delivery log's row for ``delivery`` answered with ``answer`` (a rejection's too)."""
     body = answer.body
+    rejected = answer.status >= 400
     return shape(DELIVERIES).row({
-        "id": new_id(), "source": delivery.source.name, "request_id": delivery.request_id, "event": delivery.event,
-        "outcome": answer.outcome, "reason": body.get("reason") or body.get("message"), "issue_id": issue_id,
+        # A rejected delivery keeps no request id: a forged one (unsigned) must not make the real
+        # delivery with the same id look like a replay.
+        "id": new_id(), "source": delivery.source.name, "request_id": None if rejected else delivery.request_id,
+        "event": delivery.event, "status": answer.status, "body": stored_body(delivery.body, rejected),
+        "outcome": answer.outcome, "reason": body.get("reason") or body.get("message") or body.get("error"),
+        "issue_id": issue_id,
         "headers": dict(delivery.stored_headers), "response": body, "changes": answer.changes or None,
         # Only a delivery that changed the issue keeps its body's digest: UNIQUE(source,
         # body_sha256) then rolls back a re-sent body that would change it again (a captured
