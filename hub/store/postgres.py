@@ -41,16 +41,16 @@ def rows_params(steps: tuple[Step, ...], inserts: list[GatedInsert], arrays: boo
     deliveries); ``arrays``: arrays even for a single row."""
     forms: list[str | None] = []
     params: dict[str, Any] = {}
-    for index, step in enumerate(steps):
-        rows = [encode_row("postgresql", step.table, row, _jsonb) for insert in inserts for row in insert.rows[index]]
+    for index, _step in enumerate(steps):
+        rows = [row for insert in inserts for row in insert.rows[index]]
         if not rows:
             forms.append(None)
         elif len(rows) == 1 and not arrays:
             forms.append("one")
-            params.update({f"s{index}_{name}": value for name, value in rows[0].items()})
+            params[f"s{index}"] = dump_json(rows[0])
         else:
             forms.append("many")
-            params.update({f"s{index}_{name}": [row[name] for row in rows] for name in rows[0]})
+            params[f"s{index}"] = dump_json(rows)
     return tuple(forms), params
 
 

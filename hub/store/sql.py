@@ -98,29 +98,24 @@ class Step:
     returning: str | None = None
 
 
-def _pg_type(column: sa.Column) -> str:
-    return column.type.compile(dialect=DIALECTS["postgresql"])
-
-
 def _pg_rows(step: Step, index: int, form: str) -> str:
-    """The rows of ``step`` as a relation ``r``: one row of parameters, or arrays unnested."""
-    table = step.table
-    columns = shape(table).columns
+    """The rows of ``step`` as a relation ``r`` of the table's own row type, from one JSON
+    parameter ``s<i>``: an object (one row) or an array of them (many rows).
+
+    One parameter per table instead of one per column: psycopg adapts each parameter in
+    Python, JSON text is made in C, and PostgreSQL converts each field to its column's type.
+    """
     quote = DIALECTS["postgresql"].identifier_preparer.quote
-    names = ", ".join(quote(name) for name in columns)
-    if form == "one":
-        values = ", ".join(f"%(s{index}_{name})s::{_pg_type(table.c[name])}" for name in columns)
-        return f"(VALUES ({values})) AS r({names})"
-    arrays = ", ".join(f"%(s{index}_{name})s::{_pg_type(table.c[name])}[]" for name in columns)
-    return f"unnest({arrays}) AS r({names})"
+    function = "jsonb_populate_record" if form == "one" else "jsonb_populate_recordset"
+    return f"{function}(NULL::{quote(step.table.name)}, %(s{index})s::jsonb) AS r"
 
 
 @lru_cache(maxsize=64)
 def pg_rows_insert(steps: tuple[Step, ...], forms: tuple[str | None, ...]) -> str:
     """One PostgreSQL statement inserting rows into several tables, atomically.
 
-    ``forms[i]`` is how step i's rows come: ``"one"`` (a row of parameters ``s<i>_<column>``),
-    ``"many"`` (one array per column, same names) or None (no rows: the step is left out).
+    ``forms[i]`` is how step i's rows come, as JSON in parameter ``s<i>``: ``"one"`` (an object),
+    ``"many"`` (an array of objects) or None (no rows: the step is left out).
     When the first step has ``on_conflict``, it is the gate: its rows go in first, in one lock
     order (no deadlock between two statements), a conflict skips a row, and every later step
     writes only the rows whose ``gate_column`` matches a gate row written; the statement returns
@@ -135,7 +130,10 @@ def pg_rows_insert(steps: tuple[Step, ...], forms: tuple[str | None, ...]) -> st
             continue
         table = step.table
         columns = ", ".join(quote(name) for name in shape(table).columns)
-        select = f"SELECT r.* FROM {_pg_rows(step, index, form)}"
+        # Named, not r.*: a table's columns in the database are in migration order, which
+        # need not be the model's.
+        select = f"SELECT {', '.join(f'r.{quote(name)}' for name in shape(table).columns)} " \
+                 f"FROM {_pg_rows(step, index, form)}"
         if step is gate:
             conflict = ", ".join(quote(name) for name in step.on_conflict)
             sql = (f"INSERT INTO {quote(table.name)} ({columns}) {select} ORDER BY {conflict} "

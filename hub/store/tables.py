@@ -139,16 +139,22 @@ def shape(table: sa.Table) -> Shape:
     return _SHAPES[table.name]
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def dump_json(value: Any) -> str:
     """``value`` as JSON text any database stores.
 
     Only text that escapes U+0000 or a surrogate (json.dumps writes every non-ASCII character as
     ``\\uXXXX``) can hold what a database refuses; only then is the value walked (``storable``)
-    and dumped again. Most payloads are dumped once and never walked.
+    and dumped again. Most payloads are dumped once and never walked. Datetimes become ISO 8601.
     """
-    text = json.dumps(value)
+    text = json.dumps(value, default=_json_default)
     if "\\u0000" in text or "\\ud" in text:
-        text = json.dumps(storable(value))
+        text = json.dumps(storable(value), default=_json_default)
     return text
 
 
