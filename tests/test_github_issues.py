@@ -275,3 +275,20 @@ def test_the_sync_command_takes_an_age():
     assert args.since.total_seconds() == 12 * 3600
     with pytest.raises(SystemExit):
         build_parser().parse_args(["github-issues", "sync", "--since", "soon"])
+
+
+async def test_a_token_without_the_scope_is_said_when_the_worker_starts(hub_client, caplog):
+    import asyncio
+    import logging
+
+    github = FakeGitHubIssues(REPO)
+    github.scopes = "gist"
+    with caplog.at_level(logging.ERROR, logger="hub.sinks"):
+        async with hub_client(raw=RAW, env=ENV, transport=github.transport(), start_worker=True):
+            for _ in range(200):
+                if any("lacks the 'public_repo' scope" in record.getMessage() for record in caplog.records):
+                    break
+                await asyncio.sleep(0.02)
+    lines = [record.getMessage() for record in caplog.records if "scope" in record.getMessage()]
+    assert lines == ["[GitHub Issues] the token lacks the 'public_repo' scope needed to write issues in acme/web "
+                     "(it has: gist)"]

@@ -149,3 +149,12 @@ async def test_labels_and_priorities_are_added_never_replacing_githubs_own(fake_
         await issues.publish(hub_issue(), LINK, [], changes, [], config, http, cache)
     assert [json.loads(request.content) for request in fake_github.requests] == [
         {"labels": ["Sentry Archived"]}, {"labels": ["urgent"]}]
+
+
+async def test_an_exhausted_primary_rate_limit_is_waited_out(fake_github, config, cache):
+    fake_github.replay("rate-limited-403.json", 1, "PATCH", f"/repos/{REPO}/issues/7")
+    async with fake_github.client() as http:
+        with pytest.raises(RetryLater) as raised:
+            await issues.publish(hub_issue(), LINK, [], [Change("close", actor="sentry")], [], config, http, cache)
+    assert "rate limit exhausted on PATCH /repos/acme/web/issues/7" in raised.value.reason
+    assert raised.value.after_seconds == 60.0
