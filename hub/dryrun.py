@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Mapping
 
-from hub.ingest import parse_payload
+from hub.ingest import parse_payload, received
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -30,11 +30,13 @@ async def dry_run(hub: "Hub", source: "Source", headers: Mapping[str, str], body
     what a delivery of ``body`` would do now. Reads the database (the dedupe lookup), never writes."""
     hook, config = hub.pm.hook, hub.settings
     result: dict[str, Any] = {"source": source.name, "written": False}
+    delivery = received(source, headers, body)
     try:
-        payload = parse_payload(body)
+        payload = delivery.payload = parse_payload(body)
     except ValueError as exc:
         return {**result, "outcome": "rejected", "reason": str(exc)}
-    decision = hook.accept_webhook(source=source.name, headers=headers, payload=payload, config=config)
+    decision = delivery.decision = hook.accept_webhook(source=source.name, headers=headers, payload=payload,
+                                                       config=config)
     if decision is None:
         return {**result, "outcome": "skipped", "reason": f"no plugin handles deliveries of source {source.name}"}
     if decision.kind == "reject":
@@ -47,7 +49,7 @@ async def dry_run(hub: "Hub", source: "Source", headers: Mapping[str, str], body
         if decision.kind == "update":
             return {**result, "outcome": "skipped",
                     "reason": f"no issue is linked to {source.name} {decision.external_id}"}
-        draft = hook.build_issue(source=source.name, payload=payload, config=config)
+        draft = hook.build_issue(source=source.name, payload=payload, config=config, delivery=delivery)
         if draft is None:
             return {**result, "outcome": "skipped", "reason": f"no plugin builds issues for source {source.name}"}
         return {**result, "outcome": "created", "issue": {
@@ -55,7 +57,7 @@ async def dry_run(hub: "Hub", source: "Source", headers: Mapping[str, str], body
             "assignee": draft.assignee, "labels": [label.name for label in draft.labels],
             "link": asdict(draft.link)}}
     changes = hook.external_update(source=source.name, payload=payload, issue=linked.issue, link=linked.link,
-                                   config=config) or []
+                                   config=config, delivery=delivery) or []
     outcome = "updated" if changes else "deduplicated"
     return {**result, "outcome": outcome, "reason": f"already tracked as {linked.issue.identifier}",
             "issue": {"identifier": linked.issue.identifier, "title": linked.issue.title},
