@@ -128,7 +128,8 @@ def cmd_plugins(args: argparse.Namespace) -> None:
         print(f"    hooks: {', '.join(info.hooks) or '(none)'}")
 
 
-async def _replay(settings: Settings, pm, source_name: str, body: bytes, headers: dict[str, str], run_jobs: bool) -> int:
+async def _replay(settings: Settings, pm, source_name: str, body: bytes, headers: dict[str, str], run_jobs: bool,
+                  dry: bool = False) -> int:
     from hub.ingest import handle_webhook
     from hub.runtime import Hub
 
@@ -137,6 +138,13 @@ async def _replay(settings: Settings, pm, source_name: str, body: bytes, headers
         if source is None:
             raise CliError(f"no plugin serves the source {source_name!r} (have: {', '.join(hub.sources) or 'none'})")
         headers.setdefault("content-type", "application/json")
+        if dry:
+            from hub.dryrun import dry_run
+
+            # What the current config and plugins would do, with nothing written.
+            result = await dry_run(hub, source, headers, body)
+            print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+            return 1 if result["outcome"] == "rejected" else 0
         answer = await handle_webhook(hub, source, headers, body, verified=True)
         print(json.dumps({"status": answer.status, "body": answer.body}, indent=2, ensure_ascii=False))
         if run_jobs and answer.status == 200:
@@ -162,7 +170,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             raise CliError(f"--header takes 'Name: value', got {header!r}")
         headers[name.strip().lower()] = value.strip()
     _upgrade(settings)
-    return asyncio.run(_replay(settings, pm, args.source, body, headers, not args.no_jobs))
+    return asyncio.run(_replay(settings, pm, args.source, body, headers, not args.no_jobs, args.dry_run))
 
 
 async def _jobs(settings: Settings, action) -> Any:
@@ -250,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a header of the original delivery (repeatable), e.g. 'Sentry-Hook-Resource: issue'")
     replay.add_argument("--config", help=config_help)
     replay.add_argument("--no-jobs", action="store_true", help="do not run the enrichment jobs it enqueues")
+    replay.add_argument("--dry-run", action="store_true",
+                        help="say what it would do (created, deduplicated, skipped and why, the issue text); write nothing")
     replay.set_defaults(func=cmd_replay)
 
     jobs = commands.add_parser("jobs", help="list the outbox's jobs, queue failed ones again")

@@ -134,6 +134,37 @@ def test_replay_pushes_a_saved_payload_through_the_pipeline(tmp_path):
     assert_one_line_error(unknown, "no plugin serves the source 'nope'")
 
 
+def test_replay_dry_run_says_what_it_would_do_and_writes_nothing(tmp_path):
+    payload = tmp_path / "payload.json"
+    payload.write_text(json.dumps({"id": "d1", "action": "open", "title": "Would be made"}))
+    env = {"PYTHONPATH": str(ECHO_SITE), "DATABASE_URL": f"sqlite:///{tmp_path}/d.db"}
+    dry = run_hub("replay", str(payload), "--source", "echo", "--dry-run", cwd=tmp_path, env=env)
+    assert dry.returncode == 0, dry.stderr
+    result = json.loads(dry.stdout)
+    assert (result["outcome"], result["written"]) == ("created", False)
+    assert result["issue"]["title"].endswith("Would be made")
+
+    def counts() -> list[int]:
+        with sqlite3.connect(tmp_path / "d.db") as connection:
+            return [connection.execute(f"select count(*) from {table}").fetchone()[0]
+                    for table in ("chipp_issue", "hub_delivery", "hub_job", "chipp_external_issue")]
+
+    assert counts() == [0, 0, 0, 0]
+    assert run_hub("replay", str(payload), "--source", "echo", cwd=tmp_path, env=env).returncode == 0
+    written = counts()
+    again = json.loads(run_hub("replay", str(payload), "--source", "echo", "--dry-run", cwd=tmp_path, env=env).stdout)
+    assert (again["outcome"], again["issue"]["identifier"]) == ("deduplicated", "CHIPP-1")
+    assert counts() == written
+    skipped = tmp_path / "skipped.json"
+    skipped.write_text(json.dumps({"id": "d1", "action": "dance"}))
+    result = json.loads(run_hub("replay", str(skipped), "--source", "echo", "--dry-run", cwd=tmp_path, env=env).stdout)
+    assert (result["outcome"], result["reason"]) == ("skipped", "action=dance is not handled")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    rejected = run_hub("replay", str(bad), "--source", "echo", "--dry-run", cwd=tmp_path, env=env)
+    assert rejected.returncode == 1 and json.loads(rejected.stdout)["outcome"] == "rejected"
+
+
 def test_a_bad_database_url_is_one_line(tmp_path):
     cases = {"mysql://hub:pw@db.internal/hub": "unsupported database 'mysql'",
              "postgresql://[::1": "cannot be parsed",
