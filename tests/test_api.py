@@ -46,6 +46,17 @@ async def test_list_is_newest_first_paginated_and_filtered(hub_client):
         assert by_source["total"] == 5
         assert by_source["items"][0]["links"][0]["external_url"] == "https://echo.test/e4"
         assert (await hc.client.get("/api/issues", params={"source": "sentry"})).json()["total"] == 0
+        # Keyset pages: ``next`` continues after the last row, every issue once, in order.
+        seen, cursor = [], None
+        while True:
+            answer = (await hc.client.get("/api/issues", params={"per_page": 2, **({"after": cursor} if cursor else {})})).json()
+            seen += [item["identifier"] for item in answer["items"]]
+            if (cursor := answer["next"]) is None:
+                break
+        assert seen == ["CHIPP-5", "CHIPP-4", "CHIPP-3", "CHIPP-2", "CHIPP-1"]
+        assert (await hc.client.get("/api/issues", params={"after": "bm90IGEgY3Vyc29y"})).status_code == 400
+        searched = (await hc.client.get("/api/issues", params={"q": "t3", "sort": "priority"})).json()
+        assert [item["identifier"] for item in searched["items"]] == ["CHIPP-4"]
 
 
 async def test_detail_has_labels_links_comments_and_jobs(hub_client):

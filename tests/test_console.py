@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from hub.console.markdown import render_markdown
-from hub.console.queries import COUNT_CAP, decode_cursor
+from hub.services.queries import COUNT_CAP, decode_cursor
 from hub.models import Delivery, Issue, Job, utcnow
 from test_sentry_webhook import ENV, deliver, issue_payload
 
@@ -71,7 +71,7 @@ async def test_the_issue_list_filters_searches_sorts_and_pages(hub_client):
         assert "No issue matches" in (await hc.client.get("/issues", params={"status": "closed"})).text
         # Keyset pages: 3 per page over 7 issues, every issue once, in order.
         seen, cursor = [], None
-        from hub.console.queries import IssueFilters, list_issues
+        from hub.services.queries import IssueFilters, list_issues
         while True:
             page = await list_issues(hc.hub.engine, IssueFilters(), cursor, per_page=3)
             seen += [row["identifier"] for row in page.rows]
@@ -91,7 +91,7 @@ async def test_sort_by_priority_pages_through_p0_first(hub_client):
         identifiers = [await _issue(hc, number) for number in range(1, 6)]
         for identifier, priority in zip(identifiers, ["P2", "P0", "P4", "P0", "P1"]):
             assert (await hc.client.patch(f"/api/issues/{identifier}", json={"priority": priority})).status_code == 200
-        from hub.console.queries import IssueFilters, list_issues
+        from hub.services.queries import IssueFilters, list_issues
         rows, cursor = [], None
         while True:
             page = await list_issues(hc.hub.engine, IssueFilters(sort="priority"), cursor, per_page=2)
@@ -239,7 +239,7 @@ async def test_overview_counts_the_last_day(hub_client):
         async with hc.hub.engine.begin() as connection:
             await connection.execute(sa.update(Issue.__table__).where(Issue.__table__.c.identifier == "CHIPP-2")
                                      .values(created_at=utcnow() - timedelta(days=3)))
-        from hub.console.queries import overview
+        from hub.services.queries import overview
         figures = await overview(hc.hub.engine)
         assert sum(figures["issues_per_hour"]) == 1 and figures["issues_per_hour"][-1] == 1
         assert figures["outcomes"] == {"created": 2}

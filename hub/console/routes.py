@@ -24,7 +24,7 @@ from typing_extensions import Annotated
 from hub.auth import scope_opt
 from hub.auth.guard import principal_of
 from hub.auth.scopes import allows
-from hub.console import queries
+from hub.services import queries
 from hub.console.render import page
 from hub.dryrun import dry_run
 from hub.ingest import handle_webhook

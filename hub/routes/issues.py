@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import re
 
-import sqlalchemy as sa
 from litestar import Request, get
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, FromQuery
@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hub.auth import scope_opt
 from hub.models import Comment, ExternalIssue, Issue, IssueEvent, IssueLabel, Job, Label, as_utc
+from hub.services import queries
 
 __all__ = ["checked_identifier", "get_issue", "issue_json", "list_issues", "load_issue_json"]
 
@@ -59,8 +60,9 @@ def _time(value: Any) -> str | None:
 _ISSUE_COLUMNS = tuple(column.name for column in Issue.__table__.columns if column.name != "number")
 
 
-def issue_json(issue: Issue, related: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
-    """The API's JSON of an issue: its columns (times as ISO 8601 in UTC) and its related rows."""
+def issue_json(issue: Any, related: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+    """The API's JSON of an issue (an Issue, or any object with its columns as attributes): its
+    columns (times as ISO 8601 in UTC) and its related rows."""
     values = {name: getattr(issue, name) for name in _ISSUE_COLUMNS}
     return {
         **{name: _time(value) if isinstance(value, datetime) else value for name, value in values.items()},
@@ -118,33 +120,39 @@ async def list_issues(
     status: FromQuery[Literal["open", "closed"] | None] = None,
     label: FromQuery[str | None] = None,
     source: FromQuery[str | None] = None,
+    priority: FromQuery[Literal["P0", "P1", "P2", "P3", "P4"] | None] = None,
+    assignee: FromQuery[str | None] = None,
+    q: FromQuery[str | None] = None,
+    sort: FromQuery[Literal["newest", "priority"]] = "newest",
+    after: FromQuery[str | None] = None,
     page: FromQuery[int] = 1,
     per_page: FromQuery[int] = 50,
 ) -> dict[str, Any]:
-    """Issues filtered by status, label name and link source; paginated, newest first."""
+    """Issues filtered by status, priority, label name, link source, assignee and a search of title and
+    identifier; newest first or by priority. ``after`` (the previous answer's ``next``) pages from
+    an index at any depth; ``page`` skips rows (slower the deeper). ``total`` is counted up to
+    1,000 (``total_capped`` past it)."""
     label, source = _checked_text("label", label), _checked_text("source", source)
+    assignee, q = _checked_text("assignee", assignee), _checked_text("q", q)
+    if after is not None and (len(after) > 400 or not after.isascii() or not after.isprintable()):
+        raise ClientException("malformed cursor")
     page, per_page = _checked_int("page", page, MAX_PAGE), _checked_int("per_page", per_page, MAX_PER_PAGE)
-    query = select(Issue)
-    if status:
-        query = query.where(Issue.status == status)
-    if label:
-        query = query.where(col(Issue.id).in_(
-            select(IssueLabel.issue_id).join(Label, col(Label.id) == col(IssueLabel.label_id)).where(Label.name == label)
-        ))
-    if source:
-        query = query.where(col(Issue.id).in_(select(ExternalIssue.issue_id).where(ExternalIssue.source == source)))
-    async with AsyncSession(request.app.state.hub.engine) as session:
-        total = (await session.exec(select(sa.func.count()).select_from(query.subquery()))).one()
-        issues = list(await session.exec(
-            query.order_by(col(Issue.created_at).desc(), col(Issue.number).desc())
-            .offset((page - 1) * per_page).limit(per_page)
-        ))
-        related = await _related(session, [issue.id for issue in issues])
+    filters = queries.IssueFilters(status=status, priority=priority, label=label, link_source=source,
+                                   assignee=assignee, q=q, sort=sort)
+    engine = request.app.state.hub.engine
+    try:
+        result = await queries.list_issues(engine, filters, after, per_page, 0 if after else (page - 1) * per_page)
+    except ValueError as exc:  # a cursor that decodes to nothing the list can continue from
+        raise ClientException(str(exc)) from None
+    async with AsyncSession(engine) as session:
+        related = await _related(session, [row["id"] for row in result.rows])
     return {
-        "items": [issue_json(issue, related) for issue in issues],
+        "items": [issue_json(SimpleNamespace(**row), related) for row in result.rows],
         "page": page,
         "per_page": per_page,
-        "total": total,
+        "total": result.total,
+        "total_capped": result.total_capped,
+        "next": result.next_cursor,
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,7 +51,8 @@ class IssueFilters:
     assignee: str | None = None
     q: str | None = None
     sort: str = "newest"
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: Issues with a link to this source (the API's ``source``: made by it, or mirrored to it).
+    link_source: str | None = None
 
 
 def encode_cursor(values: list[Any]) -> str:
@@ -106,6 +107,8 @@ def _issue_query(filters: IssueFilters) -> sa.Select:
         # checks each row, or starts from the label's rows when they are few.
         query = query.where(sa.exists().where(
             ISSUE_LABELS.c.issue_id == ISSUES.c.id, ISSUE_LABELS.c.label_id == LABELS.c.id, LABELS.c.name == filters.label))
+    if filters.link_source:
+        query = query.where(sa.exists().where(LINKS.c.issue_id == ISSUES.c.id, LINKS.c.source == filters.link_source))
     if filters.q:
         # Title by substring (a trigram index on PostgreSQL), identifier exactly (its unique index).
         query = query.where(sa.or_(ISSUES.c.title.ilike(_like(filters.q), escape="\\"),
@@ -114,8 +117,12 @@ def _issue_query(filters: IssueFilters) -> sa.Select:
 
 
 async def list_issues(engine: Any, filters: IssueFilters, cursor: str | None = None,
-                      per_page: int = PER_PAGE) -> Page:
-    """A page of issues: newest first, or by priority (P0 first, oldest first within one)."""
+                      per_page: int = PER_PAGE, offset: int = 0) -> Page:
+    """A page of issues: newest first, or by priority (P0 first, oldest first within one).
+
+    ``cursor`` continues after a page's last row; ``offset`` (the API's old ``page``) skips rows,
+    which costs what it skips: kept for callers that page by number.
+    """
     query = _issue_query(filters)
     by_priority = filters.sort == "priority"
     if by_priority:
@@ -135,6 +142,8 @@ async def list_issues(engine: Any, filters: IssueFilters, cursor: str | None = N
         if cursor:
             ordered = ordered.where(comparison(sa.tuple_(*(sa.literal(value, type_=column.type) for value, column
                                                            in zip(decode_cursor(cursor, kinds), order)))))
+        if offset:
+            ordered = ordered.offset(offset)
         rows = [dict(row) for row in (await connection.execute(ordered.limit(per_page + 1))).mappings()]
         await _add_labels(connection, rows)
     more = len(rows) > per_page
