@@ -17,7 +17,11 @@ __all__ = ["Answer", "ReceivedDelivery", "created_answer", "duplicate_answer", "
 
 @dataclass
 class ReceivedDelivery:
-    """One delivery, from the route to its answer: what arrived, and what the hooks made of it."""
+    """One delivery, from the route to its answer: what arrived, and what the hooks made of it.
+
+    Hooks after ``accept_webhook`` receive it as ``delivery`` (``from hub import ReceivedDelivery``):
+    ``headers`` (lower-case names), ``payload``, ``decision`` and ``parsed``. Read it, never change it.
+    """
 
     source: Source
     headers: Mapping[str, str]
@@ -30,6 +34,11 @@ class ReceivedDelivery:
     decision: Decision | None = None
     #: SHA-256 of the body, for sources whose deliveries are unique by body (Source.unique_bodies).
     body_sha256: str | None = None
+
+    @property
+    def parsed(self) -> Any:
+        """What the source plugin's ``accept_webhook`` read the payload as (``Decision.parsed``)."""
+        return self.decision.parsed if self.decision is not None else None
 
     @property
     def event(self) -> str:

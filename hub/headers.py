@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-__all__ = ["ALLOWED", "MAX_TOTAL_CHARS", "MAX_VALUE_CHARS", "is_secret", "stored_headers"]
+if TYPE_CHECKING:
+    from hub.types import Source
+
+__all__ = ["ALLOWED", "MAX_TOTAL_CHARS", "MAX_VALUE_CHARS", "delivery_id", "is_secret", "source_headers",
+           "stored_headers"]
 
 #: Headers worth keeping, in the order they are kept (the total cap drops the last ones first).
 ALLOWED: tuple[str, ...] = (
@@ -18,20 +23,13 @@ ALLOWED: tuple[str, ...] = (
     "content-length",
     "content-encoding",
     "user-agent",
-    # Sentry: which resource, when it was signed, its delivery id.
-    "sentry-hook-resource",
-    "sentry-hook-timestamp",
-    "request-id",
-    # GitHub: the event, its delivery id, the hook and what it is installed on.
-    "x-github-event",
-    "x-github-delivery",
-    "x-github-hook-id",
-    "x-github-hook-installation-target-type",
-    "x-github-hook-installation-target-id",
-    # Generic request ids that proxies and other senders add.
+    # Generic request ids that proxies and other senders add. A source's own headers (its
+    # event name, its delivery id) come from its declaration: Source.kept_headers.
     "x-request-id",
     "x-correlation-id",
 )
+#: Tried after a source's own delivery-id headers (Source.delivery_id_headers).
+GENERIC_DELIVERY_ID = "x-request-id"
 #: Longest value kept; longer ones are cut and end in TRUNCATED.
 MAX_VALUE_CHARS = 256
 #: All kept names and values together.
@@ -55,15 +53,32 @@ def _clean(value: str, limit: int) -> str:
     return value if len(value) <= limit else value[: max(0, limit - len(TRUNCATED))] + TRUNCATED
 
 
-def stored_headers(headers: Mapping[str, str], extra_allowed: Iterable[str] = ()) -> dict[str, str]:
+def delivery_id(headers: Mapping[str, str], source: "Source") -> str | None:
+    """The source's id for this delivery: the first of its ``delivery_id_headers`` present, else
+    ``x-request-id``; None when there is none. ``headers`` has lower-case names."""
+    for name in source.delivery_id_headers:
+        value = headers.get(name)
+        if value:
+            return value
+    return headers.get(GENERIC_DELIVERY_ID) or None
+
+
+def source_headers(headers: Mapping[str, str], source: "Source") -> dict[str, str]:
+    """``stored_headers`` for a delivery of ``source``: its declared headers kept, its secret ones never."""
+    return stored_headers(headers, (*source.delivery_id_headers, *source.kept_headers), source.secret_headers)
+
+
+def stored_headers(headers: Mapping[str, str], extra_allowed: Iterable[str] = (),
+                   secret: Iterable[str] = ()) -> dict[str, str]:
     """The headers of one delivery fit for the delivery log.
 
     Only ``ALLOWED`` names (and ``extra_allowed``, e.g. a source plugin's own), lower-cased, never
     one that looks like a secret; each value at most MAX_VALUE_CHARS with control characters
     replaced by ``?``; names and values together at most MAX_TOTAL_CHARS (headers past it are left
-    out, the allow-list's order decides which).
+    out, the allow-list's order decides which). Names in ``secret`` are never kept.
     """
-    wanted = [*ALLOWED, *(name.lower() for name in extra_allowed)]
+    refused = {name.lower() for name in secret}
+    wanted = [name for name in (*ALLOWED, *(name.lower() for name in extra_allowed)) if name not in refused]
     present = {str(name).lower(): value for name, value in headers.items()}
     kept: dict[str, str] = {}
     total = 0

@@ -7,6 +7,9 @@ Arguments that recur:
 - ``config``: the :class:`hub.config.Settings`; ``config.plugin("sentry")`` is a plugin's own section.
 - ``headers``: the request headers, lower-cased names.
 - ``payload``: the parsed JSON body.
+- ``delivery``: the :class:`hub.delivery.ReceivedDelivery` being handled (hooks after
+  ``accept_webhook``): its ``headers``, ``payload``, ``decision``, and ``parsed``, what
+  ``accept_webhook`` read the payload as (``Decision.parsed``), so no hook parses it twice.
 - ``http``: the process-wide ``httpx.AsyncClient`` (timeouts and limits set by the host).
 - ``cache``: a :class:`hub.cache.Cache`, a key-value store in the database shared by every process.
 
@@ -82,22 +85,25 @@ def accept_webhook(source, headers, payload, config):
 
 
 @hookspec(firstresult=True)
-def build_issue(source, payload, config):
+def build_issue(source, payload, config, delivery):
     """Return an IssueDraft for a delivery accepted with ``Decision.kind == "create"``.
+
+    ``delivery.parsed`` is what ``accept_webhook`` put in ``Decision.parsed``.
 
     None: not my source (when no plugin answers, the delivery is skipped with a reason).
     """
 
 
 @hookspec(firstresult=True)
-def external_update(source, payload, issue, link, config):
+def external_update(source, payload, issue, link, config, delivery):
     """Return a list of Change to apply to ``issue`` (an IssueView), already linked by ``link``.
 
     Called once per delivery: for ``update`` decisions whose record is linked, and for ``create``
     decisions whose record is linked already (the delivery is a duplicate). ``issue`` is the
     issue as read just before; the changes are applied, each only if it still changes
     something (closing a closed issue does nothing), in one transaction with the delivery's log
-    row. None or []: nothing to change.
+    row. ``delivery.parsed`` is what ``accept_webhook`` put in ``Decision.parsed``.
+    None or []: nothing to change.
     """
 
 

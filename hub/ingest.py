@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from hub.delivery import Answer, ReceivedDelivery, created_answer, duplicate_answer, error_answer, skipped_answer, \
     updated_answer
-from hub.headers import stored_headers
+from hub.headers import delivery_id, source_headers
 from hub.store import LinkedIssue
 from hub.types import Decision, IssueView, Source
 
@@ -37,8 +37,6 @@ DATABASE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.Timeou
                    psycopg.InterfaceError, sqlite3.OperationalError, ConnectionError, TimeoutError)
 #: A UNIQUE or FOREIGN KEY violation, from SQLAlchemy or from a driver.
 _INTEGRITY_ERRORS = (sa.exc.IntegrityError, psycopg.IntegrityError, sqlite3.IntegrityError)
-
-_REQUEST_ID_HEADERS = ("request-id", "x-request-id", "x-github-delivery")
 
 #: Deeper JSON is refused (400): no sender's real payload comes near it, and every later walk
 #: of the value (storing it, dumping it) must stay far from Python's recursion limit.
@@ -88,9 +86,8 @@ def parse_payload(body: bytes) -> Any:
 
 def received(source: Source, headers: Mapping[str, str], body: bytes) -> ReceivedDelivery:
     """The delivery as it arrived: its request id, the headers fit to keep, its body's digest."""
-    request_id = next((headers[name] for name in _REQUEST_ID_HEADERS if headers.get(name)), None)
-    return ReceivedDelivery(source=source, headers=headers, body=body, request_id=request_id,
-                            stored_headers=stored_headers(headers),
+    return ReceivedDelivery(source=source, headers=headers, body=body, request_id=delivery_id(headers, source),
+                            stored_headers=source_headers(headers, source),
                             body_sha256=hashlib.sha256(body).hexdigest() if source.unique_bodies else None)
 
 
@@ -179,7 +176,8 @@ async def _create(hub: "Hub", delivery: ReceivedDelivery) -> Answer:
         if linked is not None:
             return await _change(hub, delivery, linked, duplicate_answer)
         store.recent_links.discard(key)
-    draft = hub.pm.hook.build_issue(source=source.name, payload=delivery.payload, config=hub.settings)
+    draft = hub.pm.hook.build_issue(source=source.name, payload=delivery.payload, config=hub.settings,
+                                    delivery=delivery)
     if draft is None:
         linked = await store.find_linked(*key)
         if linked is not None:
@@ -222,7 +220,7 @@ async def _change(hub: "Hub", delivery: ReceivedDelivery, linked: LinkedIssue,
     any) and its delivery row in one transaction."""
     source, decision, issue = delivery.source, delivery.decision, linked.issue
     changes = hub.pm.hook.external_update(source=source.name, payload=delivery.payload, issue=issue,
-                                          link=linked.link, config=hub.settings) or []
+                                          link=linked.link, config=hub.settings, delivery=delivery) or []
     if changes:
         _, answer = await hub.store.apply(
             issue, changes, source.name, delivery,

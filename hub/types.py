@@ -40,6 +40,13 @@ class Source:
     deliveries have the same body: a body whose delivery changed an issue (within the
     delivery-log retention) changes nothing when it comes again, whatever its headers say, and
     is answered with the earlier answer.
+    ``delivery_id_headers``: the headers that carry the source's id for one delivery, first
+    present wins (Sentry's ``request-id``); a delivery whose id was seen is answered with the
+    first answer. ``x-request-id`` is always tried last.
+    ``kept_headers``: further headers worth keeping in the delivery log (what the delivery was:
+    the event name, the hook); the delivery-id headers are kept too.
+    ``secret_headers``: headers that carry a credential or a signature in this source's
+    deliveries: never kept, whatever their name looks like.
     """
 
     name: str
@@ -47,6 +54,9 @@ class Source:
     supported_events: tuple[str, ...] = ()
     log_prefix: str = ""
     unique_bodies: bool = False
+    delivery_id_headers: tuple[str, ...] = ()
+    kept_headers: tuple[str, ...] = ()
+    secret_headers: tuple[str, ...] = ()
 
     @property
     def prefix(self) -> str:
@@ -117,6 +127,9 @@ class Decision:
 
     ``response`` is merged into the JSON answer (e.g. ``{"sentry": {"id": ..., "shortId": ...}}``).
     ``summary`` names the delivery in log lines (e.g. ``action=created, substatus=new, issue=X-1``).
+    ``parsed``: the plugin's own reading of the payload (a model, a dataclass), made once in
+    ``accept_webhook``; later hooks of the same delivery get it back as ``delivery.parsed`` and
+    need not parse the payload again. Never stored.
     """
 
     kind: Literal["create", "update", "skip", "reject"]
@@ -124,6 +137,7 @@ class Decision:
     external_id: str | None = None
     response: Mapping[str, Any] = field(default_factory=dict)
     summary: str = ""
+    parsed: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
     def skip(cls, reason: str, **kw: Any) -> "Decision":

@@ -84,7 +84,10 @@ def test_serve_refuses_a_public_address_without_a_sentry_secret(tmp_path):
     from test_cli import assert_one_line_error, free_port, run_hub
 
     result = run_hub("serve", "--host", "0.0.0.0", "--port", str(free_port()), cwd=tmp_path)
-    assert_one_line_error(result, "refusing to listen on 0.0.0.0: SENTRY_CLIENT_SECRET is not set")
+    assert_one_line_error(result, "refusing to listen on 0.0.0.0: ")
+    # One line naming every plugin's reason.
+    assert "SENTRY_CLIENT_SECRET is not set" in result.stderr.splitlines()[-1]
+    assert "neither ALERTMANAGER_TOKEN nor basic auth is set" in result.stderr.splitlines()[-1]
 
 
 def test_the_exposure_check_passes_loopback_a_secret_or_allow_unsigned():
@@ -100,5 +103,12 @@ def test_the_exposure_check_passes_loopback_a_secret_or_allow_unsigned():
     check_exposure(unsigned, pm, "127.0.0.1")
     with pytest.raises(ConfigError, match="allow_unsigned"):
         check_exposure(unsigned, pm, "10.0.0.1")
-    check_exposure(make_settings("sqlite+aiosqlite:///x.db", {"sentry": {"allow_unsigned": True}}, pm=pm), pm, "0.0.0.0")
-    check_exposure(make_settings("sqlite+aiosqlite:///x.db", env={"SENTRY_CLIENT_SECRET": "s" * 16}, pm=pm), pm, "::")
+    # Alertmanager's webhook is made safe the same way (its own reason otherwise).
+    safe = {"alertmanager": {"allow_unauthenticated": True}}
+    check_exposure(make_settings("sqlite+aiosqlite:///x.db", {"sentry": {"allow_unsigned": True}, **safe}, pm=pm),
+                   pm, "0.0.0.0")
+    check_exposure(make_settings("sqlite+aiosqlite:///x.db", safe, env={"SENTRY_CLIENT_SECRET": "s" * 16}, pm=pm),
+                   pm, "::")
+    with pytest.raises(ConfigError, match="ALERTMANAGER_TOKEN"):
+        check_exposure(make_settings("sqlite+aiosqlite:///x.db", env={"SENTRY_CLIENT_SECRET": "s" * 16}, pm=pm),
+                       pm, "::")

@@ -36,7 +36,7 @@ def _app():
 
 def test_every_route_declares_a_scope_and_public_ones_are_exactly_the_listed(echo_installed):
     app = _app()
-    webhooks = {(method, f"/api/{source}/webhook") for source in ("sentry", "github", "echo") for method in ("GET", "POST")}
+    webhooks = {(method, f"/api/{source}/webhook") for source in ("sentry", "github", "alertmanager", "echo") for method in ("GET", "POST")}
     expected_public = PUBLIC_ROUTES | webhooks
     public = set()
     for method, path, handler in _routes(app):

@@ -5,7 +5,11 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.headers import ALLOWED, MAX_TOTAL_CHARS, MAX_VALUE_CHARS, is_secret, stored_headers
+from hub.headers import ALLOWED, MAX_TOTAL_CHARS, MAX_VALUE_CHARS, delivery_id, is_secret, source_headers, \
+    stored_headers
+from hub.types import Source
+from hub_github.webhook import SOURCE as GITHUB
+from hub_sentry.plugin import SOURCE as SENTRY
 
 SECRET_NAMES = ["sentry-hook-signature", "authorization", "cookie", "x-api-token", "x-hub-signature-256",
                 "x-client-secret", "proxy-authorization", "x-api-key", "set-cookie"]
@@ -19,9 +23,27 @@ def test_a_real_sentry_delivery_keeps_what_says_what_it_was():
     headers = {"Content-Type": "application/json", "Request-ID": "5e1c1a61-3d5f-4a6f-9b3c-6c2f0d1b8c1e",
                "Sentry-Hook-Resource": "issue", "Sentry-Hook-Timestamp": "1733050000",
                "Sentry-Hook-Signature": "ab" * 32, "User-Agent": "sentry", "Cookie": "s=1", "Accept": "*/*"}
-    assert stored_headers(headers) == {
-        "content-type": "application/json", "user-agent": "sentry", "sentry-hook-resource": "issue",
-        "sentry-hook-timestamp": "1733050000", "request-id": "5e1c1a61-3d5f-4a6f-9b3c-6c2f0d1b8c1e"}
+    lowered = {name.lower(): value for name, value in headers.items()}
+    assert source_headers(lowered, SENTRY) == {
+        "content-type": "application/json", "user-agent": "sentry", "request-id": "5e1c1a61-3d5f-4a6f-9b3c-6c2f0d1b8c1e",
+        "sentry-hook-resource": "issue", "sentry-hook-timestamp": "1733050000"}
+    assert delivery_id(lowered, SENTRY) == "5e1c1a61-3d5f-4a6f-9b3c-6c2f0d1b8c1e"
+    # The host knows no source's header: without the declaration none of Sentry's is kept.
+    assert stored_headers(headers) == {"content-type": "application/json", "user-agent": "sentry"}
+
+
+def test_each_source_declares_its_delivery_id_and_secret_headers():
+    headers = {"x-github-delivery": "d-1", "x-github-event": "issues", "x-hub-signature-256": "sha256=ab",
+               "request-id": "r-1", "x-request-id": "proxy-1"}
+    assert delivery_id(headers, GITHUB) == "d-1"
+    assert source_headers(headers, GITHUB) == {"x-request-id": "proxy-1", "x-github-delivery": "d-1",
+                                               "x-github-event": "issues"}
+    assert delivery_id(headers, SENTRY) == "r-1"
+    plain = Source(name="plain", description="")
+    assert delivery_id(headers, plain) == "proxy-1" and delivery_id({}, plain) is None
+    # A declared secret header is never kept, even one whose name looks harmless.
+    odd = Source(name="odd", description="", kept_headers=("x-proof",), secret_headers=("X-Proof",))
+    assert source_headers({"x-proof": "s3cr3t"}, odd) == {}
 
 
 def test_a_20_mb_header_is_cut_to_the_cap():

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 import httpx
 
 from hub import GiveUp, RetryLater, Unavailable
-from hub.cache import Cache
+from hub import Cache
 
 __all__ = ["ETAG_NAMESPACE", "GitHubClient", "GitHubError", "GitHubRefused", "GitHubUnavailable", "rate_limit_retry"]
 

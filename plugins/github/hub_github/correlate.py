@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from hub.cache import Cache
-from hub.formatting import parse_datetime
+from hub import Cache
+from hub import parse_datetime
 
 from hub_github.client import GitHubClient, GitHubError
 from hub_github.models import Commit, Correlation, Deployment

@@ -16,8 +16,8 @@ from typing import Any, Awaitable, Callable, Mapping, Sequence
 import httpx
 
 from hub import Change, ExternalLinkDraft, GiveUp, IssueView, LinkView
-from hub.cache import Cache
-from hub.config import Settings
+from hub import Cache
+from hub import Settings
 
 from hub_github.client import GitHubClient
 from hub_github.pacing import WRITES

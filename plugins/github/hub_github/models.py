@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from hub.formatting import parse_datetime
+from hub import parse_datetime
 
 __all__ = ["Commit", "Correlation", "Deployment"]
 

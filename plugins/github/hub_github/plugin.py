@@ -12,8 +12,8 @@ import httpx
 
 from hub import Change, ConfigSection, Decision, ExternalLinkDraft, IssueView, LinkView, Section, Sink, Source, \
     Verdict, hookimpl
-from hub.cache import Cache
-from hub.config import Settings
+from hub import Cache
+from hub import Settings
 
 from hub_github import issues as mirror
 from hub_github import webhook

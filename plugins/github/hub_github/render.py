@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from hub.formatting import code_span, escape_markdown, format_datetime, safe_url
+from hub import code_span, escape_markdown, format_datetime, safe_url
 
 from hub_github.models import Commit, Correlation, Deployment
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hub import Change, Decision, IssueView, Source, Verdict
-from hub.formatting import escape_markdown
+from hub import escape_markdown
 
 from hub_github.issues import own_logins
 from hub_github.settings import GithubSettings
@@ -23,7 +23,12 @@ from hub_github.settings import GithubSettings
 __all__ = ["SOURCE", "accept", "changes_for", "verify"]
 
 SOURCE = Source(name="github", description="GitHub Issues: closes, reopens, assignments and comments come back",
-                supported_events=("issues", "issue_comment", "ping"), log_prefix="[GitHub Webhook]")
+                supported_events=("issues", "issue_comment", "ping"), log_prefix="[GitHub Webhook]",
+                delivery_id_headers=("x-github-delivery",),
+                # The event, the hook and what it is installed on say what a delivery was.
+                kept_headers=("x-github-event", "x-github-hook-id", "x-github-hook-installation-target-type",
+                              "x-github-hook-installation-target-id"),
+                secret_headers=("x-hub-signature", "x-hub-signature-256"))
 _MIRRORED_ACTIONS = {"issues": ("closed", "reopened", "assigned", "unassigned"), "issue_comment": ("created",)}
 _COMMENT_MARKER = "<!-- hub:comment "
 # Hub comments are capped like the rest of the hub's text; GitHub's own cap is 65,536.

@@ -98,7 +98,7 @@ def test_issues_enabled_without_a_token_or_a_repository_stops_the_start_in_one_l
 
     settings = make_settings({"issues": {"enabled": True}})
     with pytest.raises(ConfigError) as raised:
-        check_plugins(settings, build_plugin_manager(["sentry"]))
+        check_plugins(settings, build_plugin_manager(["sentry", "alertmanager"]))
     message = str(raised.value)
     assert "\n" not in message
     assert "[github.issues] enabled needs GITHUB_TOKEN" in message and "needs a repository" in message

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from hub import ExternalLinkDraft, IssueDraft, LabelDraft
-from hub.formatting import escape_markdown
+from hub import escape_markdown
 
 from hub_sentry.description import code, safe_url
 from hub_sentry.payload import PayloadError, id_from_urls, mapping, required_object, required_text, slug_from_urls, text

@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from hub import Decision
-from hub.formatting import clean_text
+from hub import clean_text
 
 from hub_sentry.alerts import EventAlert, MetricAlert, enabled_for, read_event_alert, read_metric_alert
 from hub_sentry.payload import RESOURCE_KEYS, IssuePayload, PayloadError, read_issue_payload, resource_of

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
-from hub.formatting import code_span as code
-from hub.formatting import escape_markdown, format_datetime, parse_datetime, safe_url
+from hub import code_span as code
+from hub import escape_markdown, format_datetime, parse_datetime, safe_url
 
 from hub_sentry.payload import IssuePayload, mapping, text
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub import ExternalLinkDraft, IssueDraft, LabelDraft
-from hub.formatting import escape_markdown
+from hub import escape_markdown
 
 from hub_sentry.description import describe
 from hub_sentry.payload import IssuePayload, mapping, text

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from hub import Change, IssueView
-from hub.formatting import escape_markdown, parse_datetime
+from hub import escape_markdown, parse_datetime
 
 from hub_sentry.alerts import EventAlert, MetricAlert
 from hub_sentry.description import count_text

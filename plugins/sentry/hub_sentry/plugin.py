@@ -10,8 +10,8 @@ from typing import Any, Mapping
 import httpx
 
 from hub import Change, Decision, IssueDraft, IssueView, LinkView, Source, Verdict, hookimpl
-from hub.config import Settings
-from hub.formatting import parse_datetime
+from hub import Settings
+from hub import parse_datetime
 
 from hub_sentry.alerts import (
     METRIC_PREFIX,
@@ -42,6 +42,10 @@ SOURCE = Source(
     # Sentry signs only the body: a captured delivery re-sent with a fresh timestamp and
     # Request-ID is still the same delivery, and is applied once.
     unique_bodies=True,
+    delivery_id_headers=("request-id",),
+    # Which resource, and when it was signed, say what a delivery was.
+    kept_headers=("sentry-hook-resource", "sentry-hook-timestamp"),
+    secret_headers=("sentry-hook-signature",),
 )
 
 

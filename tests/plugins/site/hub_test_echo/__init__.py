@@ -27,7 +27,7 @@ from hub import (
     Verdict,
     hookimpl,
 )
-from hub.formatting import parse_datetime
+from hub import parse_datetime
 
 
 class EchoSettings(BaseModel):
@@ -50,7 +50,9 @@ def register_config():
 @hookimpl
 def register_sources():
     return [Source(name="echo", description="Echo test source", supported_events=("open", "close"),
-                   log_prefix="[Echo Webhook]")]
+                   log_prefix="[Echo Webhook]",
+                   # A third-party source names its own delivery-id header; the host knows none.
+                   delivery_id_headers=("request-id",))]
 
 
 @hookimpl

@@ -1,0 +1,1 @@
+"""hub-alertmanager: Prometheus Alertmanager's webhook (version 4) as a hub source."""

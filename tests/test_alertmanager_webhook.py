@@ -1,0 +1,96 @@
+"""POST /api/alertmanager/webhook through the whole app, on SQLite and PostgreSQL: bodies a real
+Alertmanager sent, the bearer token, and hostile bodies (never a 5xx)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from litestar.testing import TestClient
+
+from hub.app import create_app
+from hub.plugins import build_plugin_manager
+from hostile import hostile
+from support import make_settings
+
+FIXTURES = Path(__file__).resolve().parents[1] / "plugins" / "alertmanager" / "tests" / "fixtures"
+TOKEN = "am-webhook-test-token-0123456789"
+AUTH = {"authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+
+
+def recorded(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def client_for(database_url: str) -> TestClient:
+    pm = build_plugin_manager()
+    app = create_app(make_settings(database_url, env={"ALERTMANAGER_TOKEN": TOKEN}, pm=pm), pm,
+                     start_worker=False, migrate=False)
+    return TestClient(app=app)
+
+
+async def test_firing_repeat_resolved_through_the_app(hub_client):
+    async with hub_client(env={"ALERTMANAGER_TOKEN": TOKEN}) as hc:
+        post = hc.client.post
+        firing = json.dumps(recorded("firing.json")).encode()
+        refused = await post("/api/alertmanager/webhook", content=firing,
+                             headers={**AUTH, "authorization": "Bearer wrong"})
+        assert refused.status_code == 401 and TOKEN not in refused.text
+        created = await post("/api/alertmanager/webhook", content=firing, headers=AUTH)
+        assert created.status_code == 200, created.text
+        identifier = created.json()["issue"]["identifier"]
+        repeat = await post("/api/alertmanager/webhook", content=firing, headers=AUTH)
+        assert repeat.json()["deduplicated"] is True and "changes" not in repeat.json()
+        resolved = await post("/api/alertmanager/webhook", content=json.dumps(recorded("resolved.json")).encode(),
+                              headers=AUTH)
+        assert [change["kind"] for change in resolved.json()["changes"]] == ["close", "comment"]
+        issue = (await hc.client.get(f"/api/issues/{identifier}")).json()
+        assert issue["status"] == "closed" and issue["priority"] == "P1"
+        assert issue["title"] == "[InstanceDown] Instance web-1:9100 down"
+        assert [comment["body"] for comment in issue["comments"]] == ["Resolved in Alertmanager at 12/1/2026, 9:42:36 AM."]
+        # Fires again later: reopened, with a comment.
+        again = recorded("firing.json")
+        again["alerts"][0]["startsAt"] = "2026-12-01T10:00:00Z"
+        reopened = await post("/api/alertmanager/webhook", content=json.dumps(again).encode(), headers=AUTH)
+        assert [change["kind"] for change in reopened.json()["changes"]] == ["reopen", "comment"]
+        truncated = await post("/api/alertmanager/webhook",
+                               content=json.dumps(recorded("grouped-truncated.json")).encode(), headers=AUTH)
+        assert truncated.json()["alertmanager"]["truncatedAlerts"] == 1
+
+
+def _check(client: TestClient, body: bytes) -> None:
+    response = client.post("/api/alertmanager/webhook", content=body, headers=AUTH)
+    assert response.status_code < 500, response.text
+    if response.status_code != 200:
+        assert "\n" not in response.json()["error"]
+
+
+def test_hostile_bodies_are_never_a_server_error(database_url):
+    valid = recorded("firing.json")
+    places = ["top", "alert", "labels", "annotations"]
+    with client_for(database_url) as client:
+        @FUZZ
+        @given(st.sampled_from(places), st.text(max_size=12) | st.sampled_from(
+            ["alerts", "status", "version", "truncatedAlerts", "externalURL", "fingerprint", "startsAt", "endsAt",
+             "generatorURL", "labels", "annotations", "alertname", "summary", "severity"]),
+            hostile() | st.none() | st.integers() | st.lists(st.integers(), max_size=3), st.booleans())
+        def hostile_field(place: str, key: str, value: Any, resolved: bool) -> None:
+            payload = copy.deepcopy(recorded("resolved.json" if resolved else "firing.json"))
+            target = {"top": payload, "alert": payload["alerts"][0], "labels": payload["alerts"][0]["labels"],
+                      "annotations": payload["alerts"][0]["annotations"]}[place]
+            target[key] = value
+            _check(client, json.dumps(payload).encode())
+
+        @FUZZ
+        @given(st.binary(max_size=512))
+        def random_bytes(body: bytes) -> None:
+            _check(client, body)
+
+        hostile_field()
+        random_bytes()
+    assert valid  # the fixture itself was read
