@@ -46,7 +46,16 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[Options, Path | No
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="after the rounds, profile each hub path with py-spy into DIR (needs --with py-spy)")
     parser.add_argument("--keep", action="store_true", help="keep the run's directory (server logs, SQLite files)")
+    parser.add_argument("--reads-at-scale", action="store_true",
+                        help="instead: first pages of every list on PostgreSQL preloaded with --issues and "
+                             "--deliveries against a small database, and ingest on both (~4 min)")
+    parser.add_argument("--issues", type=int, default=1_000_000, help="issues preloaded for --reads-at-scale")
+    parser.add_argument("--deliveries", type=int, default=2_000_000,
+                        help="delivery-log rows preloaded for --reads-at-scale")
+    parser.add_argument("--read-repeats", type=int, default=15, help="requests per list and database (median)")
     args = parser.parse_args(argv)
+    if args.reads_at_scale:
+        return args, None  # type: ignore[return-value]  (main hands these to bench.reads)
     servers = tuple(dict.fromkeys(name.strip() for name in args.server.split(",") if name.strip()))
     for server in servers:
         if server not in SERVERS:
@@ -85,10 +94,33 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _reads_at_scale(args: argparse.Namespace) -> int:
+    """The reads-at-scale contender (bench/reads.py): print its table, write its JSON."""
+    import json
+    import time
+
+    from bench import reads
+
+    try:
+        result = reads.run_reads(args.postgres, args.issues, args.deliveries, args.read_repeats,
+                                 args.duration, args.rounds, args.connections)
+    except KeyboardInterrupt:
+        print("bench: interrupted; servers stopped and databases dropped", file=sys.stderr)
+        return 130
+    path = args.output or Path(__file__).parent / "results" / time.strftime("reads-%Y%m%dT%H%M%SZ.json", time.gmtime())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(reads.table(result))
+    print(f"\nresults: {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the table and the targets, write the JSON; 1 if any request failed."""
     options, output = parse_options(argv)
     signal.signal(signal.SIGTERM, _interrupt)
+    if isinstance(options, argparse.Namespace):
+        return _reads_at_scale(options)
     try:
         results = run(options)
     except KeyboardInterrupt:
