@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from hub.auth.keys import server_key
 from hub.config import Settings
 from hub.console import CONSOLE_HANDLERS, static_files
 from hub.ingest import DATABASE_ERRORS
+from hub.metrics import metrics, observe_response, sampling_pools
 from hub.plugins import sources
 from hub.routes import get_issue, health, list_issues, webhook_handlers
 from hub.routes.admin import retry_job, tokens
@@ -50,7 +52,8 @@ def _internal_error(request: Request, exc: Exception) -> Response:
 
 def _not_authorized(request: Request, exc: NotAuthorizedException) -> Response:
     # A person opening a page is sent to the login; API callers get JSON.
-    if request.method == "GET" and not request.url.path.startswith(("/api/", "/schema")):
+    # Machines (an API client, Prometheus on /metrics) get 401: a scraper must not follow a redirect.
+    if request.method == "GET" and not request.url.path.startswith(("/api/", "/schema", "/metrics")):
         return Redirect(f"/login?next={quote(request.url.path)}", status_code=303)
     return Response({"status_code": 401, "detail": exc.detail}, status_code=401, headers=exc.headers)
 
@@ -81,20 +84,27 @@ def create_app(
         async with Hub.running(settings, pm, http_transport=http_transport, start_worker=start_worker,
                                migrate=migrate) as hub:
             app.state.hub = hub
+            # Outbound calls are counted by service and status as they answer (GET /metrics).
+            hooks = hub.http.event_hooks
+            hub.http.event_hooks = {**hooks, "response": [*hooks.get("response", []), observe_response]}
+            sampler = asyncio.create_task(sampling_pools(hub))
             app.state.csrf_key = await server_key(hub.engine, "csrf")
             secret = await first_run_secret(hub.engine)
             if secret is not None:
                 # Deliberately logged (as Jupyter does): the only way in before any account exists.
                 log.warning("No account or API token yet. Sign in as the first admin within %d minutes "
                             "(the link works once): %s", LINK_MINUTES, first_run_url(settings, secret))
-            yield
+            try:
+                yield
+            finally:
+                sampler.cancel()
 
     webhooks = [handler for source in sources(pm) for handler in webhook_handlers(source)]
     for handler in webhooks:
         # Authenticated by the source's own signature, and posted by servers, not browsers.
         handler.opt.update(scope_opt(PUBLIC, **{EXCLUDE_KEY: True}))
     return Litestar(
-        route_handlers=[*webhooks, health, list_issues, get_issue, update_issue, add_comment, tokens, retry_job,
+        route_handlers=[*webhooks, health, metrics, list_issues, get_issue, update_issue, add_comment, tokens, retry_job,
                         login_form, login, first_run, logout, *CONSOLE_HANDLERS, static_files()],
         lifespan=[lifespan],
         guards=[authorize],

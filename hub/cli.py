@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import json
 import os
 import signal
 import socket
 import sys
+import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -90,9 +92,27 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # shutdown is; a SIGTERM before uvicorn takes over exits cleanly too.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     limits = _transport_limits(args)
-    uvicorn.run("hub.asgi:app_from_env", factory=True, host=host, port=port, workers=args.workers,
-                log_config=None, timeout_graceful_shutdown=args.graceful_timeout,
-                http=transport.PROTOCOL, timeout_keep_alive=limits.keep_alive_timeout)
+    with _metrics_directory(args.workers):
+        uvicorn.run("hub.asgi:app_from_env", factory=True, host=host, port=port, workers=args.workers,
+                    log_config=None, timeout_graceful_shutdown=args.graceful_timeout,
+                    http=transport.PROTOCOL, timeout_keep_alive=limits.keep_alive_timeout)
+
+
+@contextlib.contextmanager
+def _metrics_directory(workers: int) -> Iterator[None]:
+    """With several workers, a fresh directory where they share their metrics (prometheus-client's
+    multiprocess mode), removed at exit; an operator's own PROMETHEUS_MULTIPROC_DIR is kept."""
+    from hub.metrics import MULTIPROC_ENV
+
+    if workers <= 1 or os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="hub-metrics-") as directory:
+        os.environ[MULTIPROC_ENV] = directory
+        try:
+            yield
+        finally:
+            os.environ.pop(MULTIPROC_ENV, None)
 
 
 def _transport_limits(args: argparse.Namespace) -> "transport.TransportLimits":

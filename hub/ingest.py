@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from hub.delivery import Answer, ReceivedDelivery, created_answer, duplicate_answer, error_answer, skipped_answer, \
     updated_answer
 from hub.headers import delivery_id, source_headers
+from hub.metrics import observe_delivery
 from hub.store import LinkedIssue
 from hub.types import Decision, IssueView, Source
 
@@ -91,6 +92,7 @@ def received(source: Source, headers: Mapping[str, str], body: bytes) -> Receive
                             body_sha256=hashlib.sha256(body).hexdigest() if source.unique_bodies else None)
 
 
+@observe_delivery
 async def handle_webhook(hub: "Hub", source: Source, headers: Mapping[str, str], body: bytes, *,
                          verified: bool = False) -> Answer:
     """Run one delivery through the pipeline and return the answer to send.

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import httpx
 import sqlalchemy as sa
 
-from hub import store
+from hub import metrics, store
 from hub.plugins import await_maybe
 from hub.redact import redact
 from hub.sections import replace_section
@@ -242,7 +242,7 @@ class Worker:
             .values(status="running", locked_by=self.name, locked_until=now + lease,
                     attempts=JOBS.c.attempts + 1, updated_at=now)
             .returning(JOBS.c.id, JOBS.c.kind, JOBS.c.issue_id, JOBS.c.source, JOBS.c.payload, JOBS.c.attempts,
-                       JOBS.c.last_error)
+                       JOBS.c.last_error, JOBS.c.created_at)
         )
         async with self.hub.engine.begin() as connection:
             return list((await connection.execute(claim)).all())
@@ -259,6 +259,7 @@ class Worker:
             await asyncio.shield(self._release(job))
             raise
         except GiveUp as exc:  # retrying cannot help (the outside record is gone): fail it now
+            metrics.observe_job_failure(job.kind)
             error = redact(str(exc), self.hub.settings.secrets)
             await self._finish(job, status="failed", note=None, last_error=error)
             log.error("Job %s (%s) failed, not retried: %s", job.id, job.kind, error)
@@ -276,6 +277,10 @@ class Worker:
         else:
             await self._finish(job, status="done", note=note, last_error=None)
             log.info("Job %s (%s) done%s", job.id, job.kind, f": {note}" if note else "")
+            if job.kind == "enrich":
+                # The job was queued in the transaction of the delivery that made the issue.
+                queued = job.created_at if job.created_at.tzinfo else job.created_at.replace(tzinfo=timezone.utc)
+                metrics.observe_enrichment((self.clock() - queued).total_seconds())
 
     async def _enrich(self, job: Any) -> str:
         hub = self.hub
@@ -335,6 +340,7 @@ class Worker:
                                     [{"kind": "description", "actor": "hub"}], self.clock())
 
     async def _failed(self, job: Any, error: str, retry_at: datetime) -> None:
+        metrics.observe_job_failure(job.kind)
         error = redact(error, self.hub.settings.secrets)
         if job.attempts >= self.hub.settings.worker.max_attempts:
             await self._finish(job, status="failed", note=None, last_error=error)

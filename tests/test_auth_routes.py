@@ -56,6 +56,7 @@ def test_the_walk_sees_the_api_the_schema_and_the_triage_routes(echo_installed):
     assert scopes[("GET", "/api/tokens")] == "admin"
     assert scopes[("POST", "/api/jobs/{job_id:str}/retry")] == "admin"
     assert scopes[("GET", "/schema/openapi.json")] == "read"
+    assert scopes[("GET", "/metrics")] == "read"
     assert scopes[("GET", "/")] == "read"
     assert scopes[("GET", "/issues")] == "read"
     assert scopes[("POST", "/issues/{identifier:str}/triage")] == "write"
