@@ -82,6 +82,7 @@ async def test_the_issue_list_filters_searches_sorts_and_pages(hub_client):
         # The next-page link the page shows carries the cursor and the filters.
         page = await list_issues(hc.hub.engine, IssueFilters(q="boom"), None, per_page=2)
         assert [row["title"].split("] ")[-1] for row in page.rows] == ["Boom number 7", "Boom number 5"]
+        assert (page.total, page.total_capped) == (2, True)  # a search is not counted: "2+"
         second = await list_issues(hc.hub.engine, IssueFilters(q="boom"), page.next_cursor, per_page=2)
         assert [row["title"].split("] ")[-1] for row in second.rows] == ["Boom number 3", "Boom number 1"]
 
