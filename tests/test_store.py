@@ -282,3 +282,13 @@ async def test_a_body_that_changed_the_issue_changes_nothing_when_sent_again(sto
                           lambda applied, ignored: duplicate_answer(new.issue, {}, applied, ignored))
     assert (await store.find_linked("echo", "r1")).issue.status == "open"
     assert (await store.earlier_response("echo", None, "ab" * 32))["changes"] == [{"kind": "close"}]
+
+
+async def test_a_record_found_linked_is_remembered_as_linked(store, store_url, driver_name):
+    # Created by another process: this one learns it is linked from its first lookup, so that
+    # the next delivery of the record goes to the lookup first instead of the create path.
+    async with opened(store_url, driver_name) as other:
+        await create(other, "elsewhere")
+    assert ("echo", "elsewhere") not in store.recent_links
+    assert await store.find_linked("echo", "elsewhere") is not None
+    assert ("echo", "elsewhere") in store.recent_links

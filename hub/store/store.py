@@ -140,8 +140,13 @@ class Store:
         await self.driver.close()
 
     async def find_linked(self, source: str, external_id: str) -> LinkedIssue | None:
-        """The issue linked to ``(source, external_id)``, or None."""
-        return await self.driver.find_linked(source, external_id)
+        """The issue linked to ``(source, external_id)``, or None (remembered in ``recent_links``)."""
+        linked = await self.driver.find_linked(source, external_id)
+        if linked is not None:
+            # Linked by this process or another: its next delivery is most likely a duplicate
+            # and goes to the lookup first (no draft, no create statement).
+            self.recent_links.add((source, external_id))
+        return linked
 
     async def earlier_response(self, source: str, request_id: str | None, body_sha256: str | None = None
                                ) -> dict[str, Any] | None:
