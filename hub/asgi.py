@@ -14,5 +14,5 @@ __all__ = ["app_from_env"]
 def app_from_env() -> Litestar:
     """Build the app from ``$HUB_CONFIG`` (or ./config.toml) and the environment."""
     settings, pm = load()
-    setup_logging(settings.hub.log_level, settings.secrets)
+    setup_logging(settings.hub.log_level, settings.secrets, settings.hub.log_format)
     return create_app(settings, pm)

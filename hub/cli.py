@@ -74,7 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     settings, pm = load(args.config)
-    setup_logging(settings.hub.log_level, settings.secrets)
+    setup_logging(settings.hub.log_level, settings.secrets, settings.hub.log_format)
     check_plugins(settings, pm)
     _upgrade(settings)
     host = args.host or settings.hub.host
@@ -178,7 +178,7 @@ async def _replay(settings: Settings, pm, source_name: str, body: bytes, headers
 def cmd_replay(args: argparse.Namespace) -> int:
     """Push a saved payload through the same pipeline as a webhook, without HTTP."""
     settings, pm = load(args.config)
-    setup_logging(settings.hub.log_level, settings.secrets)
+    setup_logging(settings.hub.log_level, settings.secrets, settings.hub.log_format)
     try:
         body = Path(args.file).read_bytes()
     except OSError as exc:

@@ -31,6 +31,10 @@ __all__ = [
 ]
 
 CORE_SECTIONS = ("hub", "database", "worker", "plugins", "auth")
+#: Any setting from the environment: ``HUB_<SECTION>__<KEY>`` (``HUB_WORKER__MAX_ATTEMPTS=3``,
+#: ``HUB_HUB__LOG_FORMAT=json``, nested tables with ``__`` again: ``HUB_SENTRY__PROJECTS__INCLUDE``).
+ENV_PREFIX = "HUB_"
+ENV_SEPARATOR = "__"
 
 
 class ConfigError(Exception):
@@ -51,6 +55,8 @@ class HubSettings(_Strict):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     delivery_retention_days: float = Field(30.0, gt=0)
     log_level: str = "INFO"
+    #: ``text``: one readable line per record; ``json``: one JSON object per line.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("timezone")
     @classmethod
@@ -179,6 +185,7 @@ def build_settings(
     env = os.environ if env is None else env
     where = str(path) if path else "config"
     by_name = {section.name: section for section in sections}
+    raw, from_env = _with_env_overrides(raw, env, [*CORE_SECTIONS, *by_name])
     unknown = sorted(set(raw) - set(CORE_SECTIONS) - set(by_name))
     if unknown:
         raise ConfigError(
@@ -186,7 +193,7 @@ def build_settings(
             f"known: {', '.join(sorted([*CORE_SECTIONS, *by_name]))})"
         )
     database = dict(raw.get("database", {}))
-    if env.get("DATABASE_URL"):
+    if env.get("DATABASE_URL") and ("database", "url") not in from_env:
         database["url"] = env["DATABASE_URL"]
     core = {
         "hub": _validate(HubSettings, raw.get("hub", {}), "hub", where),
@@ -200,18 +207,59 @@ def build_settings(
     for name, section in by_name.items():
         values = dict(raw.get(name, {}))
         for key in section.secrets:
-            if key in values:
+            if key in values and (name, key) not in from_env:
                 raise ConfigError(
                     f"{where}: [{name}] {key} is a secret: set it in the environment "
                     f"({section.env.get(key, key.upper())}), not in the file"
                 )
         for key, var in section.env.items():
-            if env.get(var):
+            if env.get(var) and (name, key) not in from_env:
                 values[key] = env[var]
                 if key in section.secrets:
                     secrets.append(env[var])
+        secrets.extend(str(values[key]) for key in section.secrets if (name, key) in from_env and values[key])
         models[name] = _validate(section.model, values, name, where)
     return Settings(**core, sections=models, secrets=tuple(secrets), path=path)
+
+
+def _env_value(text: str) -> Any:
+    """An environment value as TOML reads it (``3``, ``true``, ``["a", "b"]``), else the plain string."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _with_env_overrides(raw: Mapping[str, Any], env: Mapping[str, str],
+                        known: list[str]) -> tuple[dict[str, Any], set[tuple[str, str]]]:
+    """``raw`` with every ``HUB_<SECTION>__<KEY>`` variable applied over the file's value.
+
+    Returns the merged tables and the (section, top-level key) pairs the environment set. A
+    variable naming no known section is an error, like an unknown section in the file.
+    """
+    merged: dict[str, Any] = {name: dict(table) if isinstance(table, Mapping) else table
+                              for name, table in raw.items()}
+    from_env: set[tuple[str, str]] = set()
+    for variable in sorted(env):
+        if not variable.startswith(ENV_PREFIX) or ENV_SEPARATOR not in variable:
+            continue
+        parts = [part.lower() for part in variable[len(ENV_PREFIX):].split(ENV_SEPARATOR)]
+        if len(parts) < 2 or not all(parts):
+            raise ConfigError(f"environment: {variable} is not HUB_<SECTION>__<KEY>")
+        section, *keys = parts
+        if section not in known:
+            raise ConfigError(f"environment: {variable} names unknown section [{section}] "
+                              f"(known: {', '.join(sorted(known))})")
+        table = merged.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"environment: {variable}: [{section}] must be a table")
+        for key in keys[:-1]:
+            inner = table.get(key)
+            table[key] = dict(inner) if isinstance(inner, Mapping) else {}
+            table = table[key]
+        table[keys[-1]] = _env_value(env[variable])
+        from_env.add((section, keys[0]))
+    return merged, from_env
 
 
 def _validate(model: type[BaseModel], values: Any, name: str, where: str) -> Any:

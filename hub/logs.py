@@ -1,15 +1,18 @@
-"""Readable one-line logs: ``2026-11-28 14:05:01 INFO  hub.webhook [Sentry Webhook] Created issue CHIPP-5 ...``."""
+"""Readable one-line logs: ``2026-11-28 14:05:01 INFO  hub.webhook [Sentry Webhook] Created issue CHIPP-5 ...``;
+or, with ``[hub] log_format = "json"``, one JSON object per line for log collectors (Loki, Elastic)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
+from datetime import datetime, timezone
 from typing import Iterable
 
 from hub.redact import RedactingFilter
 
-__all__ = ["OneLineFormatter", "one_line", "setup_logging"]
+__all__ = ["JsonFormatter", "OneLineFormatter", "one_line", "setup_logging"]
 
 FORMAT = "%(asctime)s %(levelname)-5s %(name)s %(message)s"
 
@@ -47,10 +50,28 @@ class OneLineFormatter(logging.Formatter):
         return "\n".join("    " + line for line in super().formatStack(stack_info).splitlines())
 
 
-def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
-    """Send one-line records to stderr, masking the configured secrets in every line."""
+class JsonFormatter(logging.Formatter):
+    """One record, one JSON object on one line: ``time`` (UTC, ISO 8601), ``level``, ``logger``,
+    ``message``, and ``exception`` when there is one. ``json.dumps`` escapes every control
+    character, so no message can break the line; the redaction filter has run before."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as a JSON line."""
+        entry = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+                 "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        # ASCII only: line separators (U+2028) and lone surrogates are escaped too.
+        return json.dumps(entry)
+
+
+def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), log_format: str = "text") -> None:
+    """Send records to stderr, one line each (``text`` or ``json``), masking the configured secrets."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(OneLineFormatter(FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
+    handler.setFormatter(JsonFormatter() if log_format == "json"
+                         else OneLineFormatter(FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -66,7 +66,7 @@ def _cmd_sync(args: argparse.Namespace, sink: str, cli_error: type[Exception]) -
     from hub.logs import setup_logging
 
     settings, pm = load(args.config)
-    setup_logging(settings.hub.log_level, settings.secrets)
+    setup_logging(settings.hub.log_level, settings.secrets, settings.hub.log_format)
     upgrade_sync(settings.database.url)
     return asyncio.run(run_sync(settings, pm, sink, args.since, cli_error))
 
