@@ -125,9 +125,22 @@ def first_seen(issue, link, payload, config):
     """
 
 
+@hookspec(firstresult=True)
+def code_project(link, payload, config):
+    """Return the name of the project (service, application) the record behind ``link`` belongs to.
+
+    The cross-plugin contract for enrichers, beside ``stack_files`` and ``first_seen``: they get
+    it as ``project`` and map it to a code repository (``[github.projects]``), whatever source
+    made the issue. ``payload`` is the delivery that created the issue (None when unknown).
+    None: not my source, or no project known (enrichers then use their default repository).
+    """
+
+
 @hookspec
-def enrich_description(issue, link, stack_files, first_seen, config, http, cache):
+def enrich_description(issue, link, stack_files, first_seen, project, config, http, cache):
     """Return a Section to put in the issue's description (replacing one with the same key).
+
+    ``project`` is what ``code_project`` returned (None when no plugin knows one).
 
     Runs in the outbox worker, after the webhook was answered. May be async. Raise
     :class:`hub.types.RetryLater` to be retried at a given time, any other exception to be

@@ -296,10 +296,11 @@ class Worker:
                 if path not in files:
                     files.append(path)
         first_seen = hook.first_seen(issue=issue, link=link, payload=job.payload, config=hub.settings)
+        project = hook.code_project(link=link, payload=job.payload, config=hub.settings)
         sections: list[Section] = []
         errors: list[BaseException] = []
         for result in hook.enrich_description(issue=issue, link=link, stack_files=files,
-                                              first_seen=first_seen or issue.created_at,
+                                              first_seen=first_seen or issue.created_at, project=project,
                                               config=hub.settings, http=hub.http, cache=hub.cache):
             try:
                 section = await await_maybe(result)

@@ -44,3 +44,46 @@ def test_every_public_name_resolves(name):
 def test_an_unknown_name_is_an_attribute_error():
     with pytest.raises(AttributeError):
         hub.no_such_thing  # noqa: B018
+
+
+def test_hook_code_project_is_sentry_s_project_and_nothing_else():
+    from hub import LinkView
+    from hub_sentry import plugin as sentry
+
+    link = LinkView(source="sentry", external_id="1", external_url=None, metadata={"project": {"slug": "backend"}})
+    assert sentry.code_project(link=link) == "backend"
+    assert sentry.code_project(link=LinkView("sentry", "1", None, {"project": "flat"})) is None
+    assert sentry.code_project(link=LinkView("alertmanager", "1", None, {"project": {"slug": "x"}})) is None
+
+
+async def test_hook_code_project_reaches_every_enricher_through_the_worker(hub_client):
+    """A third-party enricher gets ``project`` from the source plugin, never reading its metadata."""
+    import asyncio
+
+    from hub import Section, hookimpl
+    from hub.plugins import build_plugin_manager
+    from support import SENTRY_SECRET, sentry_headers, sentry_issue_body
+
+    seen: list = []
+
+    class Recorder:
+        @hookimpl
+        def enrich_description(self, project, stack_files):
+            seen.append(project)
+            return Section(key="recorder", markdown=f"project {project}")
+
+    pm = build_plugin_manager(["github"])
+    pm.register(Recorder())
+    raw = {"worker": {"poll_interval_seconds": 0.05}}
+    async with hub_client(raw=raw, env={"SENTRY_CLIENT_SECRET": SENTRY_SECRET}, pm=pm, start_worker=True) as hc:
+        body = sentry_issue_body("4711")
+        response = await hc.client.post("/api/sentry/webhook", content=body, headers=sentry_headers(body))
+        identifier = response.json()["issue"]["identifier"]
+        for _ in range(200):
+            issue = (await hc.client.get(f"/api/issues/{identifier}")).json()
+            if issue["jobs"] and issue["jobs"][0]["status"] == "done":
+                break
+            await asyncio.sleep(0.05)
+    link = next(link for link in issue["links"] if link["source"] == "sentry")
+    assert seen == [link["metadata"]["project"]["slug"]] and seen[0]
+    assert f"project {seen[0]}" in issue["description"]

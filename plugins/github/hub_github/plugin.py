@@ -157,6 +157,7 @@ async def enrich_description(
     link: LinkView,
     stack_files: list[str],
     first_seen: datetime,
+    project: str | None,
     config: Settings,
     http: httpx.AsyncClient,
     cache: Cache,
@@ -166,7 +167,7 @@ async def enrich_description(
     None when the plugin is off for this issue (no token, no repository for its project).
     """
     settings: GithubSettings = config.plugin("github")
-    slug = _project_slug(link.metadata)
+    slug = project  # the code_project contract: whichever source made the issue names it
     repo = settings.repo_for(slug)
     if settings.token is None or repo is None:
         reason = "no GITHUB_TOKEN" if settings.token is None else f"no repository for project {slug!r}"
@@ -183,10 +184,3 @@ async def enrich_description(
             f"no commits or deployments between {api_time(window.since)} and "
             f"{api_time(window.until)} in {repo}"))
     return Section(key=SECTION_KEY, markdown=render_section(found, config.hub.tz))
-
-
-def _project_slug(metadata: Mapping[str, Any]) -> str | None:
-    """The Sentry project slug of a link (``metadata["project"]["slug"]``), if it has one."""
-    project = (metadata or {}).get("project")
-    slug = project.get("slug") if isinstance(project, Mapping) else None
-    return slug if isinstance(slug, str) else None

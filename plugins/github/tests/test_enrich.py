@@ -78,7 +78,7 @@ def enrich(fake_github, cache, issue, make_link):
 
     async def run(settings, *, first_seen, stack=(), slug="backend"):
         results = pm.hook.enrich_description(
-            issue=issue, link=make_link(slug), stack_files=list(stack), first_seen=first_seen,
+            issue=issue, link=make_link(slug), stack_files=list(stack), first_seen=first_seen, project=slug,
             config=settings, http=fake_github.client(), cache=cache)
         assert len(results) == 1
         return await results[0]

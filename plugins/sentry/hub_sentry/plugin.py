@@ -159,6 +159,16 @@ async def stack_files(link: LinkView, payload: Any, config: Settings, http: http
 
 
 @hookimpl
+def code_project(link: LinkView) -> str | None:
+    """The Sentry project's slug, kept in the link's metadata when the issue was made."""
+    if link.source != "sentry":
+        return None
+    project = (link.metadata or {}).get("project")
+    slug = project.get("slug") if isinstance(project, Mapping) else None
+    return slug if isinstance(slug, str) and slug else None
+
+
+@hookimpl
 def first_seen(link: LinkView, payload: Any) -> datetime | None:
     """``data.issue.firstSeen`` of the delivery that created the issue."""
     if link.source != "sentry":
