@@ -96,17 +96,20 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _issue_query(filters: IssueFilters) -> sa.Select:
+def _issue_query(filters: IssueFilters, label_id: str | None = None) -> sa.Select:
     query = sa.select(ISSUES)
     for name in ("status", "priority", "source", "assignee"):
         value = getattr(filters, name)
         if value:
             query = query.where(ISSUES.c[name] == value)
-    if filters.label:
-        # EXISTS on the (issue_id, label_id) key: the planner walks the order's index and
-        # checks each row, or starts from the label's rows when they are few.
-        query = query.where(sa.exists().where(
-            ISSUE_LABELS.c.issue_id == ISSUES.c.id, ISSUE_LABELS.c.label_id == LABELS.c.id, LABELS.c.name == filters.label))
+    if label_id is not None:
+        # EXISTS on the (issue_id, label_id) key, with the label's id as a constant (looked up
+        # first): the planner knows from label_id's statistics how common the label is, and
+        # walks the order's index checking each row, or starts from the label's rows when they
+        # are few. Joined by name instead, it guessed half of all issues and counted a 1% label
+        # in 560 ms at 1M issues.
+        query = query.where(sa.exists().where(ISSUE_LABELS.c.issue_id == ISSUES.c.id,
+                                              ISSUE_LABELS.c.label_id == label_id))
     if filters.link_source:
         query = query.where(sa.exists().where(LINKS.c.issue_id == ISSUES.c.id, LINKS.c.source == filters.link_source))
     if filters.q:
@@ -123,7 +126,14 @@ async def list_issues(engine: Any, filters: IssueFilters, cursor: str | None = N
     ``cursor`` continues after a page's last row; ``offset`` (the API's old ``page``) skips rows,
     which costs what it skips: kept for callers that page by number.
     """
-    query = _issue_query(filters)
+    label_id = None
+    if filters.label:
+        async with engine.connect() as connection:
+            label_id = (await connection.execute(
+                sa.select(LABELS.c.id).where(LABELS.c.name == filters.label))).scalar()
+        if label_id is None:
+            return Page([], None, 0, False)
+    query = _issue_query(filters, label_id)
     by_priority = filters.sort == "priority"
     if by_priority:
         order = [ISSUES.c.priority, ISSUES.c.created_at, ISSUES.c.number]
