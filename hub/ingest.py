@@ -9,6 +9,7 @@ Slow work (GitHub) happens later in the worker.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -23,7 +24,7 @@ from hub.delivery import Answer, ReceivedDelivery, created_answer, duplicate_ans
     updated_answer
 from hub.headers import delivery_id, source_headers
 from hub.metrics import observe_delivery
-from hub.store import LinkedIssue
+from hub.store import LinkedIssue, storable
 from hub.types import Decision, IssueView, Source
 
 if TYPE_CHECKING:
@@ -117,6 +118,10 @@ async def handle_webhook(hub: "Hub", source: Source, headers: Mapping[str, str],
     decision = hook.accept_webhook(source=source.name, headers=headers, payload=delivery.payload, config=config)
     if decision is None:
         decision = Decision.skip(f"no plugin handles deliveries of source {source.name}")
+    # What a plugin took from the payload reaches the answer: text no encoder takes (a lone
+    # surrogate) would fail the answer after the delivery was stored.
+    decision = dataclasses.replace(decision, reason=storable(decision.reason), summary=storable(decision.summary),
+                                   external_id=storable(decision.external_id), response=storable(decision.response))
     delivery.decision = decision
     if decision.kind == "reject":
         log.warning("%s Rejected: %s", source.prefix, decision.reason)

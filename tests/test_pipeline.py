@@ -339,3 +339,15 @@ async def test_the_delivery_log_keeps_only_allowed_headers_each_capped(hub_clien
         assert set(stored) <= {"content-type", "content-length", "user-agent", "request-id"}
         assert stored["request-id"] == "h1" and len(stored["user-agent"]) <= 256
         assert len(json.dumps(stored)) < 4096
+
+
+async def test_a_lone_surrogate_a_plugin_puts_in_its_answer_is_never_a_500(hub_client):
+    # The echo plugin answers with the record id it was sent; JSON can carry a lone surrogate
+    # escape, which no encoder of the answer takes.
+    async with hub_client() as hc:
+        for action in ("open", "open", "close"):
+            response = await hc.client.post("/api/echo/webhook", content=b'{"id": "x\\ud800y", "action": "%s"}'
+                                            % action.encode(), headers=JSON)
+            assert response.status_code == 200, response.text
+            if action == "open":
+                assert response.json()["echo"] == {"id": "x\ufffdy"}
