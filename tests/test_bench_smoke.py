@@ -22,8 +22,11 @@ def test_bench_smoke_run_on_sqlite(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "bench", "--only", "sqlite", "--duration", "1", "--rounds", "1",
             "--connections", "4", "--warmup", "0.3", "--dedupe-issues", "20", "--github-delay", "1",
             "--output", str(output)]
-    before = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("hub-bench-*"))
-    done = subprocess.run(argv, check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    # A temporary folder of its own: other benchmark runs on the machine leave theirs meanwhile.
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    done = subprocess.run(argv, check=False, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TMPDIR": str(private_tmp)})
     assert done.returncode == 0, done.stdout + done.stderr[-4000:]
 
     document = json.loads(output.read_text())
@@ -45,4 +48,4 @@ def test_bench_smoke_run_on_sqlite(tmp_path: Path) -> None:
     assert document["github"]["jobs"]["queued"] + document["github"]["jobs"]["running"] > 0
     assert "| hub create |" in done.stdout
     # Its temporary directory (SQLite files, logs) is gone.
-    assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("hub-bench-*")) <= before
+    assert list(private_tmp.glob("hub-bench-*")) == []
