@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = {"baseline", "hub create", "hub dedupe", "hub create, GitHub +1 s"}
 
@@ -49,3 +51,21 @@ def test_bench_smoke_run_on_sqlite(tmp_path: Path) -> None:
     assert "| hub create |" in done.stdout
     # Its temporary directory (SQLite files, logs) is gone.
     assert list(private_tmp.glob("hub-bench-*")) == []
+
+
+@pytest.mark.slow
+def test_reads_at_scale_runs_end_to_end_on_a_small_preload(tmp_path: Path, postgres_url: str) -> None:
+    """``--reads-at-scale`` with a tiny preload: its SQL fills a migrated database, every list answers
+    200 on both hubs, ingest runs without an error, the JSON has every list."""
+    output = tmp_path / "reads.json"
+    argv = [sys.executable, "-m", "bench", "--reads-at-scale", "--issues", "300", "--deliveries", "600",
+            "--read-repeats", "1", "--rounds", "1", "--duration", "0.5", "--connections", "4",
+            "--postgres", postgres_url.replace("+psycopg", ""), "--output", str(output)]
+    done = subprocess.run(argv, check=False, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr[-4000:]
+    from bench.reads import LISTS
+
+    result = json.loads(output.read_text())
+    assert set(result["reads"]) == set(LISTS)
+    assert all(row["big_ms"] > 0 and row["small_ms"] > 0 for row in result["reads"].values())
+    assert result["ingest_per_second"]["big"] > 0 and result["ingest_per_second"]["small"] > 0
