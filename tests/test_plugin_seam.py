@@ -87,3 +87,21 @@ async def test_hook_code_project_reaches_every_enricher_through_the_worker(hub_c
     link = next(link for link in issue["links"] if link["source"] == "sentry")
     assert seen == [link["metadata"]["project"]["slug"]] and seen[0]
     assert f"project {seen[0]}" in issue["description"]
+
+
+def test_built_in_plugins_are_optional_extras_and_a_clone_has_them_all():
+    import tomllib
+    from importlib.metadata import entry_points, requires
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    plugins = {"hub-sentry", "hub-github", "hub-alertmanager"}
+    # hub requires none of them (no cycle: each of them requires hub) ...
+    assert not plugins & {requirement.split(">")[0].split("=")[0].strip() for requirement in project["dependencies"]}
+    for extra, names in (("sentry", ["hub-sentry"]), ("github", ["hub-github"]),
+                         ("alertmanager", ["hub-alertmanager"]), ("all", sorted(plugins))):
+        assert sorted(project["optional-dependencies"][extra]) == sorted(names)
+    assert all("extra ==" in line for line in requires("hub") or [] if line.split(";")[0].strip() in plugins)
+    for plugin in plugins:
+        assert any(line.startswith("hub") and not line.startswith("hub-") for line in requires(plugin))
+    # ... and the dev environment a clone gets from `uv run` has all three entry points.
+    assert {"sentry", "github", "alertmanager"} <= {point.name for point in entry_points(group="hub")}
