@@ -33,7 +33,7 @@ from typing import Any, Iterator, Mapping
 
 import pytest
 
-__all__ = ["SourceConformance", "hub_test_client"]
+__all__ = ["SourceConformance", "hub_app", "hub_test_client"]
 
 Delivery = tuple[Mapping[str, str], bytes]
 
@@ -51,6 +51,13 @@ def hub_test_client(tmp_path: Path, env: Mapping[str, str], raw: Mapping[str, An
     tables["database"] = {**tables.get("database", {}), "url": f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"}
     settings = build_settings(tables, config_sections(pm), env=dict(env))
     return TestClient(app=create_app(settings, pm, start_worker=False, migrate=True))
+
+
+@pytest.fixture
+def hub_app(tmp_path: Path) -> Any:
+    """pytest fixture (this module is a pytest plugin, entry point ``pytest11``):
+    ``with hub_app(env={...}, config={...}) as client:`` the real hub with every installed plugin."""
+    return lambda env=None, config=None: hub_test_client(tmp_path, env or {}, config)
 
 
 def _one_line_error(response: Any) -> None:

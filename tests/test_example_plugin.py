@@ -84,3 +84,12 @@ def test_the_kit_fails_an_undocumented_hook(uptime_installed, monkeypatch):
     monkeypatch.setattr(example.build_issue, "__doc__", None)
     with pytest.raises(AssertionError, match="build_issue"):
         TestUptimeExampleConformance().test_conformance_hooks_are_documented()
+
+
+def test_hub_testing_is_a_pytest_plugin_with_its_fixture(uptime_installed, hub_app, pytestconfig):
+    # Loaded through its pytest11 entry point: no conftest here imports it.
+    assert pytestconfig.pluginmanager.hasplugin("hub")
+    with hub_app(env={"UPTIME_SECRET": SECRET}) as client:
+        assert client.get("/api/uptime/webhook").json()["status"] == "ok"
+        refused = client.post("/api/uptime/webhook", content=DOWN, headers={**_signed(DOWN), "x-uptime-signature": "0"})
+        assert refused.status_code == 401
