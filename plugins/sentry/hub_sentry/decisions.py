@@ -122,11 +122,12 @@ def _decide(headers: Mapping[str, str], payload: Any, settings: SentrySettings) 
         if resource == "metric_alert" and settings.metric_alerts:
             alert = read_metric_alert(payload)
             _check_shape(resource, payload)
-            return _metric_alert_decision(alert, settings)
+            # What was read rides on the decision: build_issue and external_update get it back.
+            return replace(_metric_alert_decision(alert, settings), parsed=alert)
         if resource == "event_alert" and settings.event_alerts:
             event_alert = read_event_alert(payload)
             _check_shape(resource, payload)
-            return _event_alert_decision(event_alert, payload.get("action"), settings)
+            return replace(_event_alert_decision(event_alert, payload.get("action"), settings), parsed=event_alert)
         if resource != "issue":
             action = payload.get("action") if isinstance(payload, Mapping) else None
             log.info("%s Skipping: resource=%s, action=%s", PREFIX, resource, action)
@@ -140,4 +141,4 @@ def _decide(headers: Mapping[str, str], payload: Any, settings: SentrySettings) 
              f" ({'; '.join(parsed.notes)})" if parsed.notes else "")
     if not settings.projects.enabled(parsed.slug):
         return _skip(f"project {parsed.slug} is not enabled", parsed.action, parsed.substatus)
-    return _issue_decision(parsed, settings)
+    return replace(_issue_decision(parsed, settings), parsed=parsed)

@@ -9,12 +9,14 @@ from typing import Any, Mapping
 
 import httpx
 
-from hub import Change, Decision, IssueDraft, IssueView, LinkView, Source, Verdict, hookimpl
+from hub import Change, Decision, IssueDraft, IssueView, LinkView, ReceivedDelivery, Source, Verdict, hookimpl
 from hub import Settings
 from hub import parse_datetime
 
 from hub_sentry.alerts import (
     METRIC_PREFIX,
+    EventAlert,
+    MetricAlert,
     event_issue_payload,
     metric_alert_draft,
     read_event_alert,
@@ -23,7 +25,7 @@ from hub_sentry.alerts import (
 from hub_sentry.decisions import PREFIX, decide
 from hub_sentry.issue import build_draft
 from hub_sentry.lifecycle import event_alert_changes, issue_changes, map_assignee, metric_alert_changes
-from hub_sentry.payload import mapping, read_issue_payload, resource_of
+from hub_sentry.payload import IssuePayload, mapping, read_issue_payload, resource_of
 from hub_sentry.settings import CONFIG_SECTION, SentrySettings
 from hub_sentry.signature import check_signature, check_timestamp
 from hub_sentry.stack import api_frames, order_paths, payload_filename, payload_frames
@@ -109,8 +111,15 @@ def accept_webhook(source: str, headers: Mapping[str, str], payload: Any, config
     return decide(headers, payload, _settings(config))
 
 
+def _read(delivery: ReceivedDelivery | None, kind: type, reader: Any, payload: Any) -> Any:
+    """What accept_webhook read (``delivery.parsed``) when it is of ``kind``, else ``reader(payload)``
+    (called with ``delivery=None``: the plugin's unit tests)."""
+    parsed = delivery.parsed if delivery is not None else None
+    return parsed if isinstance(parsed, kind) else reader(payload)
+
+
 @hookimpl
-def build_issue(source: str, payload: Any, config: Settings) -> IssueDraft | None:
+def build_issue(source: str, payload: Any, config: Settings, delivery: ReceivedDelivery | None) -> IssueDraft | None:
     """Title ``[project] title``, the seed's priority map and description, the Sentry label.
 
     A metric alert makes one issue per incident; an event alert for an issue the hub does not
@@ -121,10 +130,12 @@ def build_issue(source: str, payload: Any, config: Settings) -> IssueDraft | Non
     settings = _settings(config)
     kind = resource_of(payload)
     if kind == "metric_alert":
-        return metric_alert_draft(read_metric_alert(payload))
+        return metric_alert_draft(_read(delivery, MetricAlert, read_metric_alert, payload))
     if kind == "event_alert":
-        payload = event_issue_payload(read_event_alert(payload))
-    parsed = read_issue_payload(payload)
+        # The event becomes an issue payload of its own, read once here.
+        parsed = read_issue_payload(event_issue_payload(_read(delivery, EventAlert, read_event_alert, payload)))
+    else:
+        parsed = _read(delivery, IssuePayload, read_issue_payload, payload)
     draft = build_draft(parsed, settings, config.hub.tz)
     if settings.sync_assignees and settings.assignees and parsed.issue.get("assignedTo"):
         # An "assigned" that arrived before the issue existed was skipped; the creation carries it.
@@ -135,17 +146,18 @@ def build_issue(source: str, payload: Any, config: Settings) -> IssueDraft | Non
 
 
 @hookimpl
-def external_update(source: str, payload: Any, issue: IssueView, config: Settings) -> list[Change] | None:
+def external_update(source: str, payload: Any, issue: IssueView, config: Settings,
+                    delivery: ReceivedDelivery | None) -> list[Change] | None:
     """Lifecycle sync: resolve, regress/escalate, assign, archive; alert incidents and rules firing."""
     if source != "sentry":
         return None
     settings = _settings(config)
     kind = resource_of(payload)
     if kind == "metric_alert":
-        return metric_alert_changes(read_metric_alert(payload), issue)
+        return metric_alert_changes(_read(delivery, MetricAlert, read_metric_alert, payload), issue)
     if kind == "event_alert":
-        return event_alert_changes(read_event_alert(payload))
-    return issue_changes(read_issue_payload(payload), issue, settings)
+        return event_alert_changes(_read(delivery, EventAlert, read_event_alert, payload))
+    return issue_changes(_read(delivery, IssuePayload, read_issue_payload, payload), issue, settings)
 
 
 @hookimpl

@@ -120,7 +120,7 @@ def test_what_can_be_derived_is_derived_and_said(settings, mutate, note):
     decision = accept(settings, payload)
     assert (decision.kind, decision.external_id) == ("create", "123")
     assert decision.response["sentry"]["notes"] == [note]
-    draft = plugin.build_issue(source="sentry", payload=payload, config=settings())
+    draft = plugin.build_issue(delivery=None, source="sentry", payload=payload, config=settings())
     assert draft.title.strip() and draft.link.external_id == "123"
 
 
@@ -216,3 +216,22 @@ def test_odd_event_alert_tags_are_tolerated(settings, tags):
     payload["data"]["event"]["tags"] = tags
     decision = accept(settings, payload, headers={"sentry-hook-resource": "event_alert"})
     assert (decision.kind, decision.external_id) == ("create", "1117540176")
+
+
+def test_what_accept_webhook_read_reaches_build_issue_without_a_second_read(settings, seed_payload, monkeypatch):
+    """The hook contract's ``delivery.parsed``: the issue payload is read once per delivery."""
+    from hub import ReceivedDelivery
+
+    from hub_sentry import plugin as sentry_plugin
+    from hub_sentry.payload import read_issue_payload
+
+    config = settings()
+    decision = sentry_plugin.accept_webhook(source="sentry", headers={"sentry-hook-resource": "issue"},
+                                            payload=seed_payload, config=config)
+    assert decision.kind == "create" and decision.parsed == read_issue_payload(seed_payload)
+    delivery = ReceivedDelivery(source=sentry_plugin.SOURCE, headers={}, body=b"", payload=seed_payload,
+                                decision=decision)
+    reads = []
+    monkeypatch.setattr(sentry_plugin, "read_issue_payload", lambda payload: reads.append(payload))
+    draft = sentry_plugin.build_issue(source="sentry", payload=seed_payload, config=config, delivery=delivery)
+    assert reads == [] and draft.link.external_id == decision.external_id

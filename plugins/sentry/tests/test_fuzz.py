@@ -118,12 +118,12 @@ def run_every_hook(resource: str, payload: Any, answer: httpx.Response) -> None:
     if decision.kind in ("create", "update"):
         assert decision.external_id
     if decision.kind == "create":
-        draft = plugin.build_issue(source="sentry", payload=payload, config=CONFIG)
+        draft = plugin.build_issue(delivery=None, source="sentry", payload=payload, config=CONFIG)
         assert isinstance(draft, IssueDraft)
         # Title and description are Markdown built from the payload: always valid UTF-8 text.
         (draft.title + draft.description).encode("utf-8")
     if decision.kind in ("create", "update"):
-        changes = plugin.external_update(source="sentry", payload=payload, issue=ISSUE, config=CONFIG)
+        changes = plugin.external_update(delivery=None, source="sentry", payload=payload, issue=ISSUE, config=CONFIG)
         assert isinstance(changes, list)
     link = LinkView(source="sentry", external_id=decision.external_id or "1", external_url=None, metadata={})
     seen = plugin.first_seen(link=link, payload=payload)

@@ -38,7 +38,7 @@ def enriched_twice(description: str) -> str:
 
 
 def test_markers_in_the_error_type_file_function_and_culprit_cannot_cut_the_description(settings, seed_payload):
-    description = plugin.build_issue(source="sentry", payload=with_text(seed_payload, FORGED),
+    description = plugin.build_issue(delivery=None, source="sentry", payload=with_text(seed_payload, FORGED),
                                      config=settings()).description
     after = enriched_twice(description)
     # Everything the description said is still there, and the section appears once, at the end.
@@ -55,13 +55,13 @@ MARKER_BITS = st.sampled_from([OPEN, CLOSE, "<!--", "-->", "hub:section", " gith
 @given(st.lists(st.one_of(MARKER_BITS, st.text(max_size=5)), max_size=12).map("".join))
 def test_no_payload_text_can_reach_a_marker_line(value):
     payload = with_text(copy.deepcopy(SEED_EXAMPLE), value)
-    description = plugin.build_issue(source="sentry", payload=payload, config=CONFIG).description
+    description = plugin.build_issue(delivery=None, source="sentry", payload=payload, config=CONFIG).description
     assert enriched_twice(description).startswith(description.rstrip("\n"))
 
 
 def test_the_title_keeps_no_html_or_markdown(settings, seed_payload):
     seed_payload["data"]["issue"]["title"] = "<img src=x onerror=alert(1)> **bold** [link](http://e)\n# h"
-    title = plugin.build_issue(source="sentry", payload=seed_payload, config=settings()).title
+    title = plugin.build_issue(delivery=None, source="sentry", payload=seed_payload, config=settings()).title
     assert title == "[chipp-admin] \\<img src=x onerror=alert(1)\\> \\*\\*bold\\*\\* \\[link\\](http://e) # h"
 
 
@@ -70,9 +70,9 @@ def test_the_regression_comment_shows_only_a_count_and_a_date(settings, seed_pay
     issue["lastSeen"] = "2024-12-13T15:45:00Z\n\n## Injected <script>"
     issue["count"] = "42 <img src=x>"
     issue["userCount"] = "7\n- forged"
-    changes = plugin.external_update(source="sentry", payload=seed_payload, issue=CLOSED, config=settings())
+    changes = plugin.external_update(delivery=None, source="sentry", payload=seed_payload, issue=CLOSED, config=settings())
     assert changes[-1].text == "Sentry: this error regressed after being marked as resolved."
     issue.update(lastSeen="2024-12-13T15:45:00+00:00", count=42, userCount="7")
-    changes = plugin.external_update(source="sentry", payload=seed_payload, issue=CLOSED, config=settings())
+    changes = plugin.external_update(delivery=None, source="sentry", payload=seed_payload, issue=CLOSED, config=settings())
     assert changes[-1].text == ("Sentry: this error regressed after being marked as resolved (42 events, 7 users); "
                                 "last seen 2024-12-13T15:45:00+00:00.")

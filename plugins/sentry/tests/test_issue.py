@@ -13,7 +13,7 @@ from sentry_fixtures import load
 
 
 def build(settings, payload, **kw):
-    return plugin.build_issue(source="sentry", payload=payload, config=settings(**kw))
+    return plugin.build_issue(delivery=None, source="sentry", payload=payload, config=settings(**kw))
 
 
 def test_hook_build_issue_writes_the_seed_example(settings, seed_payload, golden):
@@ -124,4 +124,4 @@ def test_long_titles_are_cut(settings, seed_payload):
 
 
 def test_hook_build_issue_is_not_for_other_sources(settings, seed_payload):
-    assert plugin.build_issue(source="echo", payload=seed_payload, config=settings()) is None
+    assert plugin.build_issue(delivery=None, source="echo", payload=seed_payload, config=settings()) is None

@@ -19,7 +19,7 @@ def tracked(status="open", priority="P3") -> IssueView:
 
 
 def update(settings, payload, issue=None, **sentry):
-    return plugin.external_update(source="sentry", payload=payload, issue=issue or tracked(),
+    return plugin.external_update(delivery=None, source="sentry", payload=payload, issue=issue or tracked(),
                                   config=settings(sentry=sentry or None))
 
 
@@ -109,4 +109,4 @@ def test_hook_external_update_event_alert_comments_once_per_event_and_rule(setti
 
 
 def test_hook_external_update_is_not_for_other_sources(settings):
-    assert plugin.external_update(source="echo", payload=SEED_EXAMPLE, issue=tracked(), config=settings()) is None
+    assert plugin.external_update(delivery=None, source="echo", payload=SEED_EXAMPLE, issue=tracked(), config=settings()) is None

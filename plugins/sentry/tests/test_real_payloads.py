@@ -49,10 +49,10 @@ def test_a_real_delivery_is_accepted_and_built(settings, name):
     assert isinstance(decision, Decision)
     assert (decision.kind, decision.external_id) == (kind, external_id), decision.reason
     if kind == "create":
-        draft = plugin.build_issue(source="sentry", payload=payload, config=config)
+        draft = plugin.build_issue(delivery=None, source="sentry", payload=payload, config=config)
         assert isinstance(draft, IssueDraft) and draft.title.strip() and draft.description.strip()
     if kind in ("create", "update"):
-        assert isinstance(plugin.external_update(source="sentry", payload=payload, issue=OPEN, config=config), list)
+        assert isinstance(plugin.external_update(delivery=None, source="sentry", payload=payload, issue=OPEN, config=config), list)
         link = LinkView(source="sentry", external_id=external_id, external_url=None, metadata={})
         seen = plugin.first_seen(link=link, payload=payload)
         assert seen is None or seen.tzinfo is not None
@@ -63,12 +63,12 @@ def test_an_event_alert_naming_its_issue_only_in_urls_says_so(settings):
                                      payload=load("zulip-event_for_message_golang.json"), config=settings())
     assert decision.response["sentry"] == {"id": "1638844654", "notes": [
         "data.event.issue_id taken from data.event.issue_url", "data.event.project_slug taken from data.event.url"]}
-    draft = plugin.build_issue(source="sentry", payload=load("zulip-event_for_message_golang.json"), config=settings())
+    draft = plugin.build_issue(delivery=None, source="sentry", payload=load("zulip-event_for_message_golang.json"), config=settings())
     assert draft.title == "[zulip-integration-testing] A test message event from golang."
 
 
 def test_an_old_issue_without_substatus_or_priority_is_created_as_p3(settings):
-    draft = plugin.build_issue(source="sentry", payload=load("zulip-issue_created_for_exception.json"),
+    draft = plugin.build_issue(delivery=None, source="sentry", payload=load("zulip-issue_created_for_exception.json"),
                                config=settings())
     assert (draft.priority, draft.title) == ("P3", "[zulip-integration-testing] Exception: Custom exception!")
     assert "**Type:** `Exception`" in draft.description and "`trigger-exception.py`" in draft.description
