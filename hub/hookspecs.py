@@ -170,12 +170,13 @@ def check_sink(sink, config, http, cache):
 
 
 @hookspec
-def publish_issue(sink, issue, link, links, changes, labels, config, http, cache):
+def publish_issue(sink, issue, link, links, changes, labels, project, config, http, cache):
     """Publish ``issue`` and ``changes`` (a list of Change, each with its ``actor``) to ``sink``.
 
     Runs in the outbox worker after the change committed, once per job attempt; jobs of one
     issue and sink run one at a time, in the order they were queued. ``links`` are all the
-    issue's links (the source's, with its metadata), ``labels`` its label names. ``link`` is its
+    issue's links (the source's, with its metadata), ``labels`` its label names, ``project``
+    what ``code_project`` says of its links (None when no plugin knows). ``link`` is its
     link to the outside record (a LinkView), None while there is none: then create the record
     (looking first for one an earlier, timed-out attempt made) and return its ExternalLinkDraft,
     which the host stores as the link. May be async. Raise RetryLater, Unavailable or GiveUp as the

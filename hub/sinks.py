@@ -118,12 +118,18 @@ async def publish(hub: "Hub", job: Any) -> str:
         links = await _links(connection, job.issue_id)
         labels = await _labels(connection, job.issue_id)
     link = next((found for found in links if found.source == sink), None)
+    # The project the issue's records belong to, by the code_project contract (the sink needs no
+    # other plugin's link metadata to choose where the issue goes).
+    project = next((named for found in links if found.source != sink
+                    for named in [hub.pm.hook.code_project(link=found, payload=None, config=hub.settings)] if named),
+                   None)
     changes = [Change(kind=entry["kind"], text=entry.get("text") or "", value=entry.get("value"),
                       actor=entry.get("actor")) for entry in (job.payload or {}).get("changes", [])]
     created: ExternalLinkDraft | None = None
     answered = False
     for result in hub.pm.hook.publish_issue(sink=sink, issue=issue, link=link, links=links, changes=changes,
-                                            labels=labels, config=hub.settings, http=hub.http, cache=hub.cache):
+                                            labels=labels, project=project, config=hub.settings, http=hub.http,
+                                            cache=hub.cache):
         outcome = await await_maybe(result)
         answered = answered or outcome is not None
         if isinstance(outcome, ExternalLinkDraft):

@@ -98,15 +98,6 @@ def _assignees(issue: IssueView, settings: GithubSettings) -> list[str]:
     return [login] if login else []
 
 
-def _project_slug(links: Sequence[LinkView]) -> str | None:
-    for link in links:
-        project = (link.metadata or {}).get("project")
-        slug = project.get("slug") if isinstance(project, Mapping) else None
-        if isinstance(slug, str):
-            return slug
-    return None
-
-
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -215,8 +206,10 @@ async def _comment(issues: IssuesClient, cache: Cache, issue: IssueView, repo: s
 
 async def publish(issue: IssueView, link: LinkView | None, links: Sequence[LinkView], changes: Sequence[Change],
                   labels: Sequence[str], config: Settings, http: httpx.AsyncClient,
-                  cache: Cache) -> ExternalLinkDraft | None:
-    """Create the GitHub issue (no ``link`` yet) or apply ``changes`` to it; the new link, if made."""
+                  cache: Cache, *, project: str | None = None) -> ExternalLinkDraft | None:
+    """Create the GitHub issue (no ``link`` yet) or apply ``changes`` to it; the new link, if made.
+
+    ``project`` (the code_project contract) picks the repository from ``[github.issues.projects]``."""
     settings: GithubSettings = config.plugin("github")
     if settings.token is None:
         raise GiveUp("[github.issues] is enabled but GITHUB_TOKEN is not set")
@@ -224,7 +217,7 @@ async def publish(issue: IssueView, link: LinkView | None, links: Sequence[LinkV
     issues = IssuesClient(client, settings)
     created: ExternalLinkDraft | None = None
     if link is None:
-        repo = settings.issues_repo_for(_project_slug(links))
+        repo = settings.issues_repo_for(project)
         if repo is None:
             raise GiveUp(f"no repository for {issue.identifier}: set [github.issues] repo or [github.issues.projects]")
         created = await _create(issues, cache, issue, repo, labels, config, settings)

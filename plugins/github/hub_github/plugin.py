@@ -143,12 +143,12 @@ async def check_sink(sink: str, config: Settings, http: httpx.AsyncClient, cache
 
 @hookimpl
 async def publish_issue(sink: str, issue: IssueView, link: LinkView | None, links: list[LinkView],
-                        changes: list[Change], labels: list[str], config: Settings, http: httpx.AsyncClient,
-                        cache: Cache) -> ExternalLinkDraft | None:
+                        changes: list[Change], labels: list[str], project: str | None, config: Settings,
+                        http: httpx.AsyncClient, cache: Cache) -> ExternalLinkDraft | None:
     """Create the GitHub issue, or send it the hub's changes (hub_github.issues)."""
     if sink != SINK.name:
         return None
-    return await mirror.publish(issue, link, links, changes, labels, config, http, cache)
+    return await mirror.publish(issue, link, links, changes, labels, config, http, cache, project=project)
 
 
 @hookimpl

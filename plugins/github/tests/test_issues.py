@@ -37,7 +37,8 @@ def hub_issue(**changes) -> IssueView:
 async def test_a_new_issue_is_created_with_labels_assignee_and_a_link_back(fake_github, config, cache):
     fake_github.replay("create-issue-201.json", 0, "POST", "/repos/acme/mobile/issues")
     async with fake_github.client() as http:
-        made = await issues.publish(hub_issue(), None, [SENTRY], [], ["Sentry"], config, http, cache)
+        made = await issues.publish(hub_issue(), None, [SENTRY], [], ["Sentry"], config, http, cache,
+                                    project="mobile")
     (request,) = fake_github.requests
     sent = json.loads(request.content)
     assert sent["labels"] == ["Sentry", "urgent"] and sent["assignees"] == ["alice-gh"]
