@@ -27,6 +27,7 @@ from hub.auth.scopes import allows
 from hub.services import queries
 from hub.console.render import page
 from hub.dryrun import dry_run
+from hub.headers import GENERIC_DELIVERY_ID
 from hub.ingest import handle_webhook
 from hub.jobs import cancel_jobs, retry_jobs
 from hub.models import utcnow
@@ -50,8 +51,9 @@ JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 #: The delivery log's time filter: the last hour, day, week.
 SINCE = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
 _MAX_TEXT = 200
-#: Headers a replay leaves out: with its request id the replay would be answered as a repeat.
-_REQUEST_ID_HEADERS = {"request-id", "x-request-id", "x-github-delivery"}
+#: Headers a replay leaves out, besides the source's own delivery-id headers
+#: (Source.delivery_id_headers): with its request id the replay would be answered as a repeat.
+_REQUEST_ID_HEADERS = {GENERIC_DELIVERY_ID, "request-id", "x-github-delivery"}
 
 
 def _text(name: str, value: str | None) -> str | None:
@@ -238,8 +240,9 @@ async def _stored(request: Request, delivery_id: str) -> tuple[Any, dict[str, An
     return source, found
 
 
-def _replay_headers(row: dict[str, Any]) -> dict[str, str]:
-    headers = {name: str(value) for name, value in (row["headers"] or {}).items() if name not in _REQUEST_ID_HEADERS}
+def _replay_headers(row: dict[str, Any], source: Any) -> dict[str, str]:
+    dropped = {*_REQUEST_ID_HEADERS, *source.delivery_id_headers}
+    headers = {name: str(value) for name, value in (row["headers"] or {}).items() if name not in dropped}
     headers.setdefault("content-type", "application/json")
     return headers
 
@@ -249,7 +252,7 @@ def _replay_headers(row: dict[str, Any]) -> dict[str, str]:
 async def dry_run_delivery(request: Request, delivery_id: FromPath[str]) -> Response:
     """What the current config and plugins would do with this delivery; nothing written."""
     source, found = await _stored(request, delivery_id)
-    result = await dry_run(request.app.state.hub, source, _replay_headers(found), found["body"].encode())
+    result = await dry_run(request.app.state.hub, source, _replay_headers(found, source), found["body"].encode())
     return await _delivery_page(request, delivery_id, dry_run=result)
 
 
@@ -263,7 +266,7 @@ async def replay(request: Request, delivery_id: FromPath[str]) -> Response:
                               status_code=409)
     principal = await principal_of(request)
     hub = request.app.state.hub
-    answer = await handle_webhook(hub, source, _replay_headers(found), found["body"].encode(), verified=True)
+    answer = await handle_webhook(hub, source, _replay_headers(found, source), found["body"].encode(), verified=True)
     log.info("Delivery %s replayed by %s: %s", delivery_id, principal.actor if principal else "?", answer.outcome)
     hub.notify_jobs()
     return await _delivery_page(request, delivery_id, replayed={"status": answer.status, "outcome": answer.outcome,
