@@ -18,7 +18,8 @@ A delivery calls each hook at most once, in this order: ``verify_webhook`` (skip
 ``create``, ``build_issue`` unless the record is linked already, and ``external_update`` when it
 is (found before, or linked by a concurrent delivery a moment ago); for ``update``,
 ``external_update`` when the record is linked. Nothing is written before the last hook of the
-delivery has returned; then one transaction writes what it decided. The job hooks
+delivery has returned; then one transaction writes what it decided. A ``split`` decision makes
+each of its parts a delivery of its own for the hooks after ``accept_webhook`` (once per part). The job hooks
 (``stack_files``, ``first_seen``, ``enrich_description``, and ``publish_issue`` for sinks) run
 later in the worker, once per job attempt.
 
@@ -78,7 +79,8 @@ def verify_webhook(source, headers, body, config):
 
 @hookspec(firstresult=True)
 def accept_webhook(source, headers, payload, config):
-    """Decide what a verified delivery means; return a Decision (create, update, skip or reject).
+    """Decide what a verified delivery means; return a Decision (create, update, skip, reject, or
+    split into parts, each then handled as a delivery of its own).
 
     None: not my source (when no plugin answers, the delivery is skipped with a reason).
     """

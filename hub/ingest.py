@@ -126,7 +126,29 @@ async def handle_webhook(hub: "Hub", source: Source, headers: Mapping[str, str],
     if decision.kind == "reject":
         log.warning("%s Rejected: %s", source.prefix, decision.reason)
         return await record_rejection(hub, delivery, error_answer(400, "rejected", decision.reason))
+    if decision.kind == "split":
+        return await _split(hub, delivery)
     return await _write(hub, delivery)
+
+
+async def _split(hub: "Hub", delivery: ReceivedDelivery) -> Answer:
+    """A delivery of several records (``Decision.parts``): each part is written as a delivery of its
+    own, in order (a row each in the delivery log); the answer lists each part's answer.
+
+    The parts carry no delivery id: a repeat of the whole delivery is made harmless by each
+    part's own dedupe, not by a replay lookup.
+    """
+    answers = []
+    for part in delivery.decision.parts:
+        if part.kind not in ("create", "update", "skip"):
+            part = Decision.skip(f"a part of a delivery cannot be a {part.kind}", summary=part.summary)
+        part = dataclasses.replace(part, reason=storable(part.reason), summary=storable(part.summary),
+                                   external_id=storable(part.external_id), response=storable(part.response))
+        one = ReceivedDelivery(source=delivery.source, headers=delivery.headers, body=delivery.body,
+                               stored_headers=delivery.stored_headers, payload=delivery.payload, decision=part)
+        answers.append(await _write(hub, one))
+    body = {"success": True, **delivery.decision.response, "parts": [answer.body for answer in answers]}
+    return Answer(200, body, "split", [change for answer in answers for change in answer.changes])
 
 
 async def record_rejection(hub: "Hub", delivery: ReceivedDelivery, answer: Answer) -> Answer:

@@ -124,6 +124,9 @@ class Decision:
         skipped with a reason when nothing is linked.
       - ``skip``: answer 200 ``{"success": true, "skipped": true, "reason": ...}``.
       - ``reject``: the payload is malformed; answer 400 with ``reason``.
+      - ``split``: the delivery carries several records (Alertmanager's group of alerts): each
+        of ``parts`` (create, update or skip Decisions) is handled as a delivery of its own, in
+        order, and the answer lists each part's answer under ``parts``.
 
     ``response`` is merged into the JSON answer (e.g. ``{"sentry": {"id": ..., "shortId": ...}}``).
     ``summary`` names the delivery in log lines (e.g. ``action=created, substatus=new, issue=X-1``).
@@ -132,17 +135,23 @@ class Decision:
     need not parse the payload again. Never stored.
     """
 
-    kind: Literal["create", "update", "skip", "reject"]
+    kind: Literal["create", "update", "skip", "reject", "split"]
     reason: str = ""
     external_id: str | None = None
     response: Mapping[str, Any] = field(default_factory=dict)
     summary: str = ""
     parsed: Any = field(default=None, compare=False, repr=False)
+    parts: tuple["Decision", ...] = ()
 
     @classmethod
     def skip(cls, reason: str, **kw: Any) -> "Decision":
         """A delivery that is answered 200 and otherwise ignored."""
         return cls("skip", reason=reason, **kw)
+
+    @classmethod
+    def split(cls, parts: "list[Decision] | tuple[Decision, ...]", **kw: Any) -> "Decision":
+        """A delivery of several records: each part handled as a delivery of its own."""
+        return cls("split", parts=tuple(parts), **kw)
 
     @classmethod
     def reject(cls, reason: str, **kw: Any) -> "Decision":

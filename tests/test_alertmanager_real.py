@@ -26,13 +26,12 @@ ALERT = {"labels": {"alertname": "HubTestDiskFull", "severity": "critical", "ins
          "generatorURL": "http://prometheus.example:9090/graph?g0.expr=disk_free"}
 
 
-def _config(hub_url: str, token: str) -> str:
-    # group_by ['...']: every alert is its own notification (one issue per alert); short
-    # intervals so the repeat and the resolved notification come within the test's waits.
+def _config(hub_url: str, token: str, group_by: str) -> str:
+    # Short intervals so the repeat and the resolved notification come within the test's waits.
     return f"""
 route:
   receiver: hub
-  group_by: ['...']
+  group_by: {group_by}
   group_wait: 1s
   group_interval: 1s
   repeat_interval: 2s
@@ -64,7 +63,13 @@ def _post_alert(alertmanager: RealProcess, **times: str) -> None:
 
 
 @pytest.fixture
-def hub_and_alertmanager(database_url, tmp_path):
+def group_by() -> str:
+    """The route's grouping: ['...'] makes every alert its own notification."""
+    return "['...']"
+
+
+@pytest.fixture
+def hub_and_alertmanager(database_url, tmp_path, group_by):
     program = binary("prometheus-alertmanager", "alertmanager")
     token = secrets.token_urlsafe(24)
     hub = HubServer(tmp_path, {"DATABASE_URL": database_url, "ALERTMANAGER_TOKEN": token})
@@ -73,7 +78,7 @@ def hub_and_alertmanager(database_url, tmp_path):
         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=debug"])
     try:
         hub.start()
-        (tmp_path / "alertmanager.yml").write_text(_config(hub.url, token))
+        (tmp_path / "alertmanager.yml").write_text(_config(hub.url, token, group_by))
         alertmanager.start("/-/ready")
         read = subprocess.run([HUB, "token", "create", "reader", "--scope", "read"], env=hub.env, cwd=tmp_path,
                               capture_output=True, text=True, timeout=60, check=True).stdout.splitlines()[-1]
@@ -123,3 +128,31 @@ def test_real_alertmanager_creates_dedupes_resolves_and_reopens(hub_and_alertman
     assert _rows(database_url, "SELECT count(*) FROM hub_delivery WHERE source = 'alertmanager' "
                                "AND outcome = 'unauthorized'")[0][0] == 0
     assert token not in hub.output()
+
+
+@pytest.mark.parametrize("group_by", ["['alertname']"])
+def test_real_alertmanager_grouped_alerts_make_one_issue_each(hub_and_alertmanager, database_url):
+    """Grouped by alertname (a common route): one notification carries both alerts."""
+    hub, alertmanager, read, _token = hub_and_alertmanager
+    second = {**ALERT, "labels": {**ALERT["labels"], "instance": "db-2:9100"}}
+    started = datetime.now(timezone.utc) - timedelta(minutes=1)
+    response = httpx.post(f"{alertmanager.url}/api/v2/alerts", timeout=5,
+                          json=[{**ALERT, "startsAt": started.isoformat()}, {**second, "startsAt": started.isoformat()}])
+    assert response.status_code == 200, response.text
+
+    def issues():
+        found = httpx.get(f"{hub.url}/api/issues?source=alertmanager", headers=read, timeout=5).json()
+        return found["items"] if isinstance(found, dict) else found
+
+    created = wait_until(lambda: len(issues()) == 2 and issues(), 30, "two issues from one grouped notification")
+    assert {issue["title"] for issue in created} == {"[HubTestDiskFull] Disk almost full on db-1"}
+    assert _rows(database_url, "SELECT count(*) FROM hub_delivery WHERE source = 'alertmanager' "
+                               "AND outcome = 'created'")[0][0] == 2
+    # Both came in one notification, split by the plugin (the delivery counter says so).
+    metrics = httpx.get(f"{hub.url}/metrics", headers=read, timeout=5).text
+    assert 'hub_deliveries_total{outcome="split",source="alertmanager"} 1.0' in metrics
+    ended = datetime.now(timezone.utc).isoformat()
+    httpx.post(f"{alertmanager.url}/api/v2/alerts", timeout=5,
+               json=[{**ALERT, "startsAt": started.isoformat(), "endsAt": ended},
+                     {**second, "startsAt": started.isoformat(), "endsAt": ended}]).raise_for_status()
+    wait_until(lambda: all(issue["status"] == "closed" for issue in issues()), 30, "both issues to close")

@@ -63,6 +63,31 @@ async def test_firing_repeat_resolved_through_the_app(hub_client):
         assert truncated.json()["alertmanager"]["truncatedAlerts"] == 1
 
 
+async def test_a_grouped_notification_makes_one_issue_per_alert(hub_client):
+    # Alertmanager's default route groups by alertname: one notification, several alerts. The
+    # grouped body a real Alertmanager sent, with the recorded InstanceDown alert beside its one.
+    grouped = recorded("grouped-truncated.json")
+    grouped["alerts"] = grouped["alerts"] + recorded("firing.json")["alerts"]
+    async with hub_client(env={"ALERTMANAGER_TOKEN": TOKEN}) as hc:
+        post = hc.client.post
+        first = await post("/api/alertmanager/webhook", content=json.dumps(grouped).encode(), headers=AUTH)
+        assert first.status_code == 200, first.text
+        parts = first.json()["parts"]
+        assert [part["issue"]["identifier"] for part in parts] == ["CHIPP-1", "CHIPP-2"]
+        assert first.json()["alertmanager"] == {"receiver": "grouped", "alerts": 2, "truncatedAlerts": 1}
+        again = await post("/api/alertmanager/webhook", content=json.dumps(grouped).encode(), headers=AUTH)
+        assert [part.get("deduplicated") for part in again.json()["parts"]] == [True, True]
+        # The group resolves one alert: only its issue closes.
+        grouped["alerts"][1] = recorded("resolved.json")["alerts"][0]
+        grouped["status"] = "firing"
+        later = await post("/api/alertmanager/webhook", content=json.dumps(grouped).encode(), headers=AUTH)
+        assert [bool(part.get("changes")) for part in later.json()["parts"]] == [False, True]
+        listed = (await hc.client.get("/api/issues?source=alertmanager")).json()
+        items = listed["items"] if isinstance(listed, dict) else listed
+        assert sorted((issue["identifier"], issue["status"]) for issue in items) == [("CHIPP-1", "open"),
+                                                                                     ("CHIPP-2", "closed")]
+
+
 def _check(client: TestClient, body: bytes) -> None:
     response = client.post("/api/alertmanager/webhook", content=body, headers=AUTH)
     assert response.status_code < 500, response.text

@@ -1,13 +1,13 @@
 """Alertmanager source plugin: one hub issue per alert fingerprint, resolved and reopened with it.
 
-Alertmanager groups alerts into one notification; the hub links one issue per record, so the
-route that sends to the hub must not group: ``group_by: ['...']`` (docs/alertmanager.md). A
-notification with several alerts is answered 200 and skipped, with the reason and a warning.
+Alertmanager groups alerts into one notification: a notification of several alerts is split
+(``Decision.split``), each alert handled as a delivery of its own.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any, Mapping
 
 from hub import Change, Decision, IssueDraft, IssueView, ReceivedDelivery, Settings, Source, Verdict, hookimpl
@@ -15,7 +15,7 @@ from hub import Change, Decision, IssueDraft, IssueView, ReceivedDelivery, Setti
 from hub_alertmanager.auth import check_authorization
 from hub_alertmanager.issue import build_draft
 from hub_alertmanager.lifecycle import alert_changes
-from hub_alertmanager.payload import Malformed, Notification, read_notification
+from hub_alertmanager.payload import Alert, Malformed, Notification, read_notification
 from hub_alertmanager.settings import CONFIG_SECTION, AlertmanagerSettings
 
 log = logging.getLogger("hub.alertmanager")
@@ -99,20 +99,21 @@ def accept_webhook(source: str, payload: Any, config: Settings) -> Decision | No
     if notification.truncated_alerts:
         log.warning("%s Alertmanager left out %d alert(s) of group %s (max_alerts)", PREFIX,
                     notification.truncated_alerts, notification.group_key[:200])
-    if len(notification.alerts) != 1:
-        reason = (f"{len(notification.alerts)} alerts in one notification: route them to the hub with "
-                  "group_by: ['...'] so each alert is its own notification") if notification.alerts else "no alerts"
-        if notification.alerts:
-            log.warning("%s Skipping: %s", PREFIX, reason)
-        return Decision.skip(reason, response=response)
-    alert = notification.alerts[0]
+    if not notification.alerts:
+        return Decision.skip("no alerts", response=response)
+    decisions = [_alert_decision(notification, alert, _settings(config)) for alert in notification.alerts]
+    if len(decisions) == 1:
+        return replace(decisions[0], response=response)
+    return Decision.split(decisions, response=response, summary=f"{len(decisions)} alerts, group {notification.group_key[:200]}")
+
+
+def _alert_decision(notification: Notification, alert: Alert, settings: AlertmanagerSettings) -> Decision:
     summary = f"status={alert.status}, alertname={alert.name}, fingerprint={alert.fingerprint}"
-    filtered = _settings(config).filtered_out(alert.labels)
+    filtered = settings.filtered_out(alert.labels)
     if filtered:
-        return Decision.skip(filtered, response=response, summary=summary)
+        return Decision.skip(filtered, summary=summary)
     kind = "create" if alert.status == "firing" else "update"
-    return Decision(kind, external_id=alert.fingerprint, response=response, summary=summary,
-                    parsed=(notification, alert))
+    return Decision(kind, external_id=alert.fingerprint, summary=summary, parsed=(notification, alert))
 
 
 @hookimpl

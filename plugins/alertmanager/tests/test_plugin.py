@@ -90,11 +90,16 @@ def test_truncated_alerts_are_reported(recorded, settings, caplog):
     assert "left out 1 alert(s)" in caplog.text
 
 
-def test_a_grouped_notification_is_skipped_with_the_route_to_fix(recorded, settings):
+def test_a_grouped_notification_is_split_into_one_decision_per_alert(recorded, settings):
     payload = recorded("grouped-truncated.json")
-    payload["alerts"] = payload["alerts"] + recorded("firing.json")["alerts"]
-    decision = plugin.accept_webhook(source="alertmanager", payload=payload, config=settings())
-    assert decision.kind == "skip" and "group_by: ['...']" in decision.reason
+    payload["alerts"] = payload["alerts"] + recorded("resolved.json")["alerts"]
+    config = settings({"exclude_labels": {"service": ["api"]}})
+    decision = plugin.accept_webhook(source="alertmanager", payload=payload, config=config)
+    assert decision.kind == "split" and decision.response["alertmanager"]["alerts"] == 2
+    skipped, resolved = decision.parts
+    assert skipped.kind == "skip" and "exclude_labels" in skipped.reason
+    assert resolved.kind == "update" and resolved.external_id == "20f7da56295f2463"
+    assert resolved.parsed[1].status == "resolved"
 
 
 def test_label_filters(recorded, settings):
