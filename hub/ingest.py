@@ -120,8 +120,7 @@ async def handle_webhook(hub: "Hub", source: Source, headers: Mapping[str, str],
         decision = Decision.skip(f"no plugin handles deliveries of source {source.name}")
     # What a plugin took from the payload reaches the answer: text no encoder takes (a lone
     # surrogate) would fail the answer after the delivery was stored.
-    decision = dataclasses.replace(decision, reason=storable(decision.reason), summary=storable(decision.summary),
-                                   external_id=storable(decision.external_id), response=storable(decision.response))
+    decision = _answerable(decision)
     delivery.decision = decision
     if decision.kind == "reject":
         log.warning("%s Rejected: %s", source.prefix, decision.reason)
@@ -129,6 +128,12 @@ async def handle_webhook(hub: "Hub", source: Source, headers: Mapping[str, str],
     if decision.kind == "split":
         return await _split(hub, delivery)
     return await _write(hub, delivery)
+
+
+def _answerable(decision: Decision) -> Decision:
+    """``decision`` with the text it carries into the answer made storable (and encodable)."""
+    return dataclasses.replace(decision, reason=storable(decision.reason), summary=storable(decision.summary),
+                               external_id=storable(decision.external_id), response=storable(decision.response))
 
 
 async def _split(hub: "Hub", delivery: ReceivedDelivery) -> Answer:
@@ -142,8 +147,7 @@ async def _split(hub: "Hub", delivery: ReceivedDelivery) -> Answer:
     for part in delivery.decision.parts:
         if part.kind not in ("create", "update", "skip"):
             part = Decision.skip(f"a part of a delivery cannot be a {part.kind}", summary=part.summary)
-        part = dataclasses.replace(part, reason=storable(part.reason), summary=storable(part.summary),
-                                   external_id=storable(part.external_id), response=storable(part.response))
+        part = _answerable(part)
         one = ReceivedDelivery(source=delivery.source, headers=delivery.headers, body=delivery.body,
                                stored_headers=delivery.stored_headers, payload=delivery.payload, decision=part)
         answers.append(await _write(hub, one))
