@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import getpass
 import sys
 from typing import TextIO
@@ -13,8 +14,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 __all__ = ["PasswordError", "hash_password", "read_password", "verify_password"]
 
 _HASHER = PasswordHasher()  # argon2id, RFC 9106's low-memory profile
-#: Verified against when the account does not exist, so "no such account" costs what "wrong password" does.
-_DUMMY = _HASHER.hash("no account has this password")
+
+
+@functools.cache
+def _dummy() -> str:
+    """Verified against when the account does not exist, so "no such account" costs what "wrong
+    password" does. Made on first use: a hash costs ~150 ms, which every ``hub`` command paid at
+    import."""
+    return _HASHER.hash("no account has this password")
 MIN_LENGTH = 8
 MAX_LENGTH = 1024
 
@@ -44,7 +51,7 @@ async def verify_password(stored: str | None, password: str) -> bool:
 
     def check() -> bool:
         try:
-            return _HASHER.verify(stored or _DUMMY, password) and stored is not None
+            return _HASHER.verify(stored or _dummy(), password) and stored is not None
         except (VerificationError, InvalidHashError):
             return False
 
