@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -50,6 +51,9 @@ class HubServer:
             self.process = subprocess.Popen(
                 [HUB, "serve", "--config", str(self.config), "--port", str(self.port), *self.args],
                 cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=self.preexec_fn,
+                # Its own process group: ``kill`` ends the worker processes of ``--workers N`` too
+                # (a SIGKILLed supervisor cannot stop them, and they outlived the test).
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -75,7 +79,10 @@ class HubServer:
         return self.process.wait(timeout=timeout)
 
     def kill(self) -> None:
-        """SIGKILL: the process gets no chance to clean up."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+        """SIGKILL to the server and its workers: no chance to clean up."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process.poll() is None:
             self.process.wait(timeout=10)
