@@ -88,7 +88,8 @@ async def test_hook_code_project_reaches_every_enricher_through_the_worker(hub_c
         assert issue["jobs"] and all(job["status"] == "done" for job in issue["jobs"]), issue["jobs"]
     link = next(link for link in issue["links"] if link["source"] == "sentry")
     assert seen == [link["metadata"]["project"]["slug"]] and seen[0]
-    assert f"project {seen[0]}" in issue["description"]
+    # (Failed once in a full CI run, never alone: the jobs and their notes say what ran.)
+    assert f"project {seen[0]}" in issue["description"], (issue["jobs"], issue.get("events"))
 
 
 def test_built_in_plugins_are_optional_extras_and_a_clone_has_them_all():
