@@ -25,7 +25,7 @@ from hub.delivery import Answer, ReceivedDelivery, created_answer, duplicate_ans
 from hub.headers import delivery_id, source_headers
 from hub.metrics import observe_delivery
 from hub.store import LinkedIssue, storable
-from hub.types import Decision, IssueView, Source
+from hub.types import Decision, Source
 
 if TYPE_CHECKING:
     from hub.runtime import Hub

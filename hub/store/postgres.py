@@ -41,7 +41,7 @@ def rows_params(steps: tuple[Step, ...], inserts: list[GatedInsert], arrays: boo
     deliveries); ``arrays``: arrays even for a single row."""
     forms: list[str | None] = []
     params: dict[str, Any] = {}
-    for index, _step in enumerate(steps):
+    for index in range(len(steps)):
         rows = [row for insert in inserts for row in insert.rows[index]]
         if not rows:
             forms.append(None)

@@ -21,7 +21,7 @@ from sqlalchemy.sql.elements import ClauseElement
 
 from hub.store.tables import DELIVERIES, ISSUES, LABELS, LINK_STATES, LINKS, NUMBERS, shape
 
-__all__ = ["Statement", "Step", "insert", "advance_link_state", "param", "pg_rows_insert", "set_issue_columns", "statement"]
+__all__ = ["Statement", "Step", "insert", "advance_link_state", "param", "pg_rows_insert", "set_issue_columns"]
 
 DIALECTS = {"postgresql": pg_psycopg.dialect(), "sqlite": sqlite.dialect(paramstyle="named")}
 
@@ -57,20 +57,15 @@ class Statement:
         return f"Statement({self.name})"
 
 
-def statement(name: str, reads: tuple[sa.Table, ...] = (), table: sa.Table | None = None
-              ) -> Callable[[Callable[[str], str | ClauseElement]], Statement]:
-    """Decorator: the function builds the statement for a dialect name."""
-    def wrap(build: Callable[[str], str | ClauseElement]) -> Statement:
-        return Statement(name, build, reads, table)
-    return wrap
-
-
 def _insert_module(dialect: str):  # noqa: ANN202 - postgresql.insert or sqlite.insert
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
+@lru_cache(maxsize=None)
 def insert(table: sa.Table, *, on_conflict: tuple[str, ...] = (), returning: str | None = None) -> Statement:
     """``INSERT INTO table (every column) VALUES (...)``, parameters named as the columns.
+
+    One Statement per shape, whoever asks (its text is compiled once per dialect).
 
     ``on_conflict``: the unique columns whose conflict makes the insert do nothing;
     ``returning``: a column to return (no row back when the conflict skipped the insert).

@@ -113,13 +113,13 @@ class SqliteDriver:
             for rows in inserts:
                 gate, *rest = zip(rows.steps, rows.rows)
                 step, [link] = gate
-                statement = _gate_statement(step)
+                statement = insert(step.table, on_conflict=step.on_conflict, returning=step.returning)
                 if not self._execute(Exec(statement, link)):
                     written.append(False)
                     continue
                 for step, step_rows in rest:
                     for row in step_rows:
-                        self._execute(Exec(_plain_statement(step.table), row))
+                        self._execute(Exec(insert(step.table), row))
                 written.append(True)
             # Deferred foreign keys fail here (a label id deleted since it was cached).
             connection.execute("COMMIT")
@@ -136,7 +136,7 @@ class SqliteDriver:
             for rows in inserts:
                 for step, step_rows in zip(rows.steps, rows.rows):
                     for row in step_rows:
-                        self._execute(Exec(_plain_statement(step.table), row))
+                        self._execute(Exec(insert(step.table), row))
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:
@@ -170,19 +170,3 @@ class SqliteDriver:
         await self._call(self._insert_rows, inserts)
         return [None] * len(inserts)
 
-
-_STATEMENTS: dict[Any, Statement] = {}
-
-
-def _gate_statement(step: Any) -> Statement:
-    key = ("gate", step)
-    if key not in _STATEMENTS:
-        _STATEMENTS[key] = insert(step.table, on_conflict=step.on_conflict, returning=step.returning)
-    return _STATEMENTS[key]
-
-
-def _plain_statement(table: Any) -> Statement:
-    key = ("plain", table.name)
-    if key not in _STATEMENTS:
-        _STATEMENTS[key] = insert(table)
-    return _STATEMENTS[key]

@@ -19,7 +19,7 @@ from hub.db import SQLITE_BUSY_TIMEOUT_SECONDS, async_url, is_postgres
 from hub.delivery import Answer, ReceivedDelivery
 from hub.models import utcnow
 from hub.store.tables import DELIVERIES, LinkedIssue
-from hub.store.writes import CREATE_STEPS, GatedInsert, NewIssue, Tx, apply_and_record, delivery_row, \
+from hub.store.writes import GatedInsert, NewIssue, Tx, apply_and_record, delivery_row, \
     earlier_response, ensure_labels, new_issue, take_numbers
 from hub.store.sql import Step
 from hub.types import Change, IssueDraft, IssueView, LabelDraft, LinkView, Sink

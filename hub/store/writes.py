@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Generator, Iterable, Mapping, Sequence, TypeVar
 
-import sqlalchemy as sa
 
 from hub.delivery import Answer, ReceivedDelivery
 from hub.models import new_id
@@ -311,7 +310,3 @@ def apply_and_record(issue: IssueView, changes: list[Change], actor: str, label_
         yield from record(delivery_row(delivery, given, issue.id, now))
     return applied, given
 
-
-def statement_tables(steps: tuple[Step, ...]) -> tuple[sa.Table, ...]:
-    """The tables of ``steps``, in order."""
-    return tuple(step.table for step in steps)
