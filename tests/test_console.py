@@ -327,3 +327,26 @@ def test_any_markdown_renders_without_active_content(text):
 def _strip_text(html: str) -> str:
     # Only markup matters: text between tags is escaped by construction.
     return "".join(re.findall(r"<[^>]*>", html))
+
+
+async def test_the_delivery_log_and_the_jobs_page_through_every_row_once_newest_first(hub_client):
+    from hub.services.queries import list_deliveries, list_jobs
+
+    async with hub_client(env=ENV) as hc:
+        for number in range(1, 6):
+            await _issue(hc, number)
+        async with hc.hub.engine.begin() as connection:  # distinct times, so the order is known
+            for table in (Delivery.__table__, Job.__table__):
+                ids = (await connection.execute(sa.select(table.c.id))).scalars().all()
+                column = table.c.created_at if table is Delivery.__table__ else table.c.updated_at
+                for offset, row_id in enumerate(ids):
+                    await connection.execute(sa.update(table).where(table.c.id == row_id)
+                                             .values({column.name: utcnow() - timedelta(minutes=offset)}))
+        for listing, column in ((list_deliveries, "created_at"), (list_jobs, "updated_at")):
+            seen, cursor = [], None
+            for _ in range(10):  # bounded: a cursor that does not advance must fail, not hang
+                page = await listing(hc.hub.engine, cursor=cursor, per_page=2)
+                seen += [row[column] for row in page.rows]
+                if (cursor := page.next_cursor) is None:
+                    break
+            assert len(seen) == 5 and seen == sorted(seen, reverse=True), listing.__name__

@@ -92,6 +92,26 @@ async def _capped_count(connection: Any, query: sa.Select) -> tuple[int, bool]:
     return min(count, COUNT_CAP), count > COUNT_CAP
 
 
+async def _keyset_page(connection: Any, query: sa.Select, order: list[sa.Column], kinds: tuple[type, ...],
+                       descending: bool, cursor: str | None, per_page: int, offset: int = 0
+                       ) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of ``query`` in ``order`` (columns that make a unique key), continuing after
+    ``cursor``: its rows, and the cursor of the next page (None on the last). Rows come from
+    the order's index, never counted or skipped (but for ``offset``)."""
+    key = sa.tuple_(*order)
+    ordered = query.order_by(*(column.desc() if descending else column for column in order))
+    if cursor:
+        after = sa.tuple_(*(sa.literal(value, type_=column.type)
+                            for value, column in zip(decode_cursor(cursor, kinds), order)))
+        ordered = ordered.where(key < after if descending else key > after)
+    if offset:
+        ordered = ordered.offset(offset)
+    rows = [dict(row) for row in (await connection.execute(ordered.limit(per_page + 1))).mappings()]
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    return rows, encode_cursor([rows[-1][column.name] for column in order]) if more else None
+
+
 def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
@@ -136,34 +156,18 @@ async def list_issues(engine: Any, filters: IssueFilters, cursor: str | None = N
     query = _issue_query(filters, label_id)
     by_priority = filters.sort == "priority"
     if by_priority:
-        order = [ISSUES.c.priority, ISSUES.c.created_at, ISSUES.c.number]
-        key = sa.tuple_(*order)
-        comparison = key.__gt__
-        kinds: tuple[type, ...] = (str, datetime, int)
-        ordered = query.order_by(*order)
+        order, kinds, descending = [ISSUES.c.priority, ISSUES.c.created_at, ISSUES.c.number], (str, datetime, int), False
     else:
-        order = [ISSUES.c.created_at, ISSUES.c.number]
-        key = sa.tuple_(*order)
-        comparison = key.__lt__
-        kinds = (datetime, int)
-        ordered = query.order_by(*(column.desc() for column in order))
+        order, kinds, descending = [ISSUES.c.created_at, ISSUES.c.number], (datetime, int), True
     async with engine.connect() as connection:
         # A search is not counted: a substring that is common in every title ("handler") makes
         # the trigram index intersect long lists just to count, while the page itself walks
         # the order's index and stops at 51 rows. Its total is the page's, "+" when more follow.
         total, capped = (0, False) if filters.q else await _capped_count(connection, query)
-        if cursor:
-            ordered = ordered.where(comparison(sa.tuple_(*(sa.literal(value, type_=column.type) for value, column
-                                                           in zip(decode_cursor(cursor, kinds), order)))))
-        if offset:
-            ordered = ordered.offset(offset)
-        rows = [dict(row) for row in (await connection.execute(ordered.limit(per_page + 1))).mappings()]
+        rows, next_cursor = await _keyset_page(connection, query, order, kinds, descending, cursor, per_page, offset)
         await _add_labels(connection, rows)
-    more = len(rows) > per_page
-    rows = rows[:per_page]
-    next_cursor = encode_cursor([rows[-1][column.name] for column in order]) if more else None
     if filters.q:
-        total, capped = offset + len(rows), more
+        total, capped = offset + len(rows), next_cursor is not None
     return Page(rows, next_cursor, total, capped)
 
 
@@ -221,18 +225,11 @@ async def list_deliveries(engine: Any, *, source: str | None = None, outcome: st
         query = query.where(DELIVERIES.c.outcome == outcome)
     if since:
         query = query.where(DELIVERIES.c.created_at >= since)
-    order = [DELIVERIES.c.created_at, DELIVERIES.c.id]
     async with engine.connect() as connection:
         total, capped = await _capped_count(connection, query)
-        ordered = query.order_by(*(column.desc() for column in order))
-        if cursor:
-            at, last_id = decode_cursor(cursor, (datetime, str))
-            ordered = ordered.where(sa.tuple_(*order) < sa.tuple_(sa.literal(at, type_=DELIVERIES.c.created_at.type),
-                                                                  sa.literal(last_id)))
-        rows = [dict(row) for row in (await connection.execute(ordered.limit(per_page + 1))).mappings()]
-    more = len(rows) > per_page
-    rows = rows[:per_page]
-    return Page(rows, encode_cursor([rows[-1]["created_at"], rows[-1]["id"]]) if more else None, total, capped)
+        rows, next_cursor = await _keyset_page(connection, query, [DELIVERIES.c.created_at, DELIVERIES.c.id],
+                                               (datetime, str), True, cursor, per_page)
+    return Page(rows, next_cursor, total, capped)
 
 
 async def delivery(engine: Any, delivery_id: str) -> dict[str, Any] | None:
@@ -253,18 +250,11 @@ async def list_jobs(engine: Any, *, status: str | None = None, cursor: str | Non
         JOBS.join(ISSUES, ISSUES.c.id == JOBS.c.issue_id))
     if status:
         query = query.where(JOBS.c.status == status)
-    order = [JOBS.c.updated_at, JOBS.c.id]
     async with engine.connect() as connection:
         total, capped = await _capped_count(connection, query)
-        ordered = query.order_by(*(column.desc() for column in order))
-        if cursor:
-            at, last_id = decode_cursor(cursor, (datetime, str))
-            ordered = ordered.where(sa.tuple_(*order) < sa.tuple_(sa.literal(at, type_=JOBS.c.updated_at.type),
-                                                                  sa.literal(last_id)))
-        rows = [dict(row) for row in (await connection.execute(ordered.limit(per_page + 1))).mappings()]
-    more = len(rows) > per_page
-    rows = rows[:per_page]
-    return Page(rows, encode_cursor([rows[-1]["updated_at"], rows[-1]["id"]]) if more else None, total, capped)
+        rows, next_cursor = await _keyset_page(connection, query, [JOBS.c.updated_at, JOBS.c.id], (datetime, str),
+                                               True, cursor, per_page)
+    return Page(rows, next_cursor, total, capped)
 
 
 async def overview(engine: Any, now: datetime | None = None) -> dict[str, Any]:
