@@ -7,8 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.auth.passwords import hash_password, verify_password
 from hub.auth.principal import Principal
-from hub.auth.scopes import SCOPES
-from hub.auth.tokens import TokenError, valid_name
+from hub.auth.tokens import TokenError, check_name_and_scope
 from hub.models import UserAccount, new_id, utcnow
 
 __all__ = ["AccountError", "add_user", "authenticate_user", "find_user", "remove_user"]
@@ -22,10 +21,7 @@ class AccountError(TokenError):
 
 async def add_user(engine: AsyncEngine, name: str, password: str, scope: str = "write") -> None:
     """Create an account (AccountError when the name is taken or invalid)."""
-    if not valid_name(name):
-        raise AccountError(f"invalid account name {name!r} (letters, digits and ._@+-, at most 100)")
-    if scope not in SCOPES:
-        raise AccountError(f"unknown scope {scope!r} (one of {', '.join(SCOPES)})")
+    check_name_and_scope("account", name, scope, AccountError)
     hashed = hash_password(password)
     async with engine.begin() as connection:
         if (await connection.execute(sa.select(USERS.c.id).where(USERS.c.name == name))).first() is not None:

@@ -18,7 +18,7 @@ from hub.auth.principal import Principal
 from hub.auth.scopes import SCOPES
 from hub.models import ApiToken, new_id, utcnow
 
-__all__ = ["PREFIX", "TokenError", "authenticate_token", "create_token", "list_tokens", "revoke_token",
+__all__ = ["PREFIX", "TokenError", "authenticate_token", "check_name_and_scope", "create_token", "list_tokens", "revoke_token",
            "valid_name"]
 
 TOKENS = ApiToken.__table__
@@ -39,12 +39,18 @@ def valid_name(name: str) -> bool:
     return bool(_NAME.fullmatch(name))
 
 
+def check_name_and_scope(kind: str, name: str, scope: str, error: type[TokenError] = TokenError) -> None:
+    """Raise ``error`` unless ``name`` is a valid name (``kind``: "token", "account") and
+    ``scope`` a known scope."""
+    if not valid_name(name):
+        raise error(f"invalid {kind} name {name!r} (letters, digits and ._@+-, at most 100)")
+    if scope not in SCOPES:
+        raise error(f"unknown scope {scope!r} (one of {', '.join(SCOPES)})")
+
+
 async def create_token(engine: AsyncEngine, name: str, scope: str) -> str:
     """Create a token; return the secret (the only time it exists outside the caller's hands)."""
-    if not valid_name(name):
-        raise TokenError(f"invalid token name {name!r} (letters, digits and ._@+-, at most 100)")
-    if scope not in SCOPES:
-        raise TokenError(f"unknown scope {scope!r} (one of {', '.join(SCOPES)})")
+    check_name_and_scope("token", name, scope)
     secret = new_secret(PREFIX)
     async with engine.begin() as connection:
         taken = (await connection.execute(sa.select(TOKENS.c.id).where(TOKENS.c.name == name))).first()
