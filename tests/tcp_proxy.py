@@ -89,3 +89,13 @@ class TcpProxy:
                 writer.close()
 
         await asyncio.gather(pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer))
+
+
+def proxy_in_front_of(database_url: str) -> tuple[TcpProxy, str]:
+    """A started proxy to the database of ``database_url``, and the URL that goes through it."""
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    proxy.start()
+    return proxy, url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)

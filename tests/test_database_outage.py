@@ -6,10 +6,9 @@ import asyncio
 import json
 import time
 
-import sqlalchemy as sa
 
 from support import hub_client_factory
-from tcp_proxy import TcpProxy
+from tcp_proxy import proxy_in_front_of
 
 JSON = {"content-type": "application/json"}
 
@@ -20,10 +19,7 @@ def deliver(hc, external_id: str):
 
 
 async def test_webhook_answers_503_while_the_database_is_away_and_recovers(pg_database_url, echo_installed):
-    url = sa.engine.make_url(pg_database_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    proxy.start()
-    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy, proxied = proxy_in_front_of(pg_database_url)
     factory = hub_client_factory(proxied)
     raw = {"database": {"connect_timeout_seconds": 2}}
     try:
@@ -50,10 +46,7 @@ async def test_webhook_answers_503_while_the_database_is_away_and_recovers(pg_da
 
 
 async def test_a_dropped_pooled_connection_is_retried_transparently(pg_database_url, echo_installed, caplog):
-    url = sa.engine.make_url(pg_database_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    proxy.start()
-    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy, proxied = proxy_in_front_of(pg_database_url)
     try:
         async with hub_client_factory(proxied)() as hc:
             assert (await deliver(hc, "one")).status_code == 200
@@ -69,10 +62,7 @@ async def test_a_dropped_pooled_connection_is_retried_transparently(pg_database_
 async def test_health_answers_503_within_its_timeout_during_a_partition(pg_database_url, echo_installed):
     """Packets to PostgreSQL vanish (no reset, no refusal): the pooled connection's ``SELECT 1``
     would wait on TCP for minutes. Health says 503 within its timeout, and 200 once it heals."""
-    url = sa.engine.make_url(pg_database_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    proxy.start()
-    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy, proxied = proxy_in_front_of(pg_database_url)
     timeout = 1
     try:
         async with hub_client_factory(proxied)(raw={"database": {"connect_timeout_seconds": timeout}}) as hc:
@@ -109,10 +99,7 @@ async def test_a_webhook_is_answered_503_within_its_budget_during_a_partition(pg
     """Packets to PostgreSQL vanish: the delivery's statement would wait on TCP for minutes, and
     Sentry gives up after 1 s. The webhook is answered 503 within its budget, every time, and
     deliveries work again once the network heals."""
-    url = sa.engine.make_url(pg_database_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    proxy.start()
-    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    proxy, proxied = proxy_in_front_of(pg_database_url)
     budget = 0.8
     try:
         async with hub_client_factory(proxied)(raw={"database": {"webhook_timeout_seconds": budget}}) as hc:
