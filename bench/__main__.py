@@ -53,6 +53,11 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[Options, Path | No
     parser.add_argument("--deliveries", type=int, default=2_000_000,
                         help="delivery-log rows preloaded for --reads-at-scale")
     parser.add_argument("--read-repeats", type=int, default=15, help="requests per list and database (median)")
+    parser.add_argument("--burst", type=int, default=0, metavar="N",
+                        help="instead: N new Sentry issues of one deploy at once, each timed until enriched by a "
+                             "hub whose fake GitHub answers after --github-delay (e.g. --burst 500 --github-delay 0.3)")
+    parser.add_argument("--burst-timeout", type=float, default=300.0,
+                        help="seconds to wait for the burst's enrichment (300)")
     args = parser.parse_args(argv)
     if args.reads_at_scale:
         return args, None  # type: ignore[return-value]  (main hands these to bench.reads)
@@ -68,10 +73,12 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[Options, Path | No
         parser.error("--profile needs py-spy: uv run --with py-spy python -m bench --profile DIR")
     if args.duration <= 0 or args.rounds < 1 or args.connections < 1 or args.dedupe_issues < 1:
         parser.error("--duration, --rounds, --connections and --dedupe-issues must be positive")
+    if args.burst < 0 or (args.burst and (args.github_delay < 0 or args.burst_timeout <= 0)):
+        parser.error("--burst needs a positive N, --github-delay >= 0 and a positive --burst-timeout")
     options = Options(duration=args.duration, connections=args.connections, rounds=args.rounds, only=args.only,
                       servers=servers, github_delay=args.github_delay, warmup=args.warmup,
                       dedupe_issues=args.dedupe_issues, postgres=args.postgres, log_level=args.log_level,
-                      profile=args.profile, keep=args.keep)
+                      profile=args.profile, keep=args.keep, burst=args.burst, burst_timeout=args.burst_timeout)
     return options, args.output
 
 
@@ -115,12 +122,38 @@ def _reads_at_scale(args: argparse.Namespace) -> int:
     return 0
 
 
+def _burst(options: Options, output: Path | None) -> int:
+    """The burst scenario (bench/burst.py): print its table and verdict, write its JSON; 1 if it failed."""
+    from bench.burst import run_burst
+
+    try:
+        results = run_burst(options)
+    except KeyboardInterrupt:
+        print("bench: interrupted; servers stopped and databases dropped", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    settings = {key: (str(value) if isinstance(value, Path) else value) for key, value in asdict(options).items()}
+    document = report.burst_document(results, settings, _postgres_version(options))
+    path = report.write(document, output)
+    print(report.burst_table(document["burst"]))
+    print()
+    for line in document["targets"]:
+        print(line)
+    print(f"\nresults: {path} ({document['elapsed_seconds']:.0f} s)")
+    failed = any(row["post_errors"] or row["enriched"] < row["issues"] for row in document["burst"])
+    return 1 if failed else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the table and the targets, write the JSON; 1 if any request failed."""
     options, output = parse_options(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     if isinstance(options, argparse.Namespace):
         return _reads_at_scale(options)
+    if options.burst:
+        return _burst(options, output)
     try:
         results = run(options)
     except KeyboardInterrupt:

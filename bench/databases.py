@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from hub.db import libpq_url
 
-__all__ = ["DEFAULT_POSTGRES", "Postgres", "count_rows", "postgres_sessions"]
+__all__ = ["DEFAULT_POSTGRES", "Postgres", "count_rows", "fetch_rows", "postgres_sessions"]
 
 #: The server the test suite uses too; ``--postgres`` or BENCH_POSTGRES_URL name another.
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -82,3 +82,15 @@ def count_rows(url: str, queries: dict[str, str]) -> dict[str, Any]:
         for name, query in queries.items():
             results[name] = connection.execute(query).fetchone()[0]
     return results
+
+
+def fetch_rows(url: str, query: str) -> list[tuple[Any, ...]]:
+    """Every row of one query on a PostgreSQL URL or a SQLite file path."""
+    if url.startswith("postgres"):
+        import psycopg
+
+        with psycopg.connect(libpq_url(url), autocommit=True) as connection:
+            return [tuple(row) for row in connection.execute(query).fetchall()]
+    path = url.split(":///", 1)[1] if ":///" in url else url
+    with sqlite3.connect(Path(path)) as connection:
+        return [tuple(row) for row in connection.execute(query).fetchall()]

@@ -39,7 +39,8 @@ class LoadSpec:
     ``id_start``) at most once, so every request creates a new issue; ``cycle`` sends the same
     ``count`` deliveries again and again (issues the hub already tracks). ``duration`` 0 means
     "until every delivery was sent once" (seeding). ``expect``: ``created``, ``deduplicated``
-    or ``any``; a 200 whose body says otherwise is counted as unexpected.
+    or ``any``; a 200 whose body says otherwise is counted as unexpected. ``first_seen_spread``:
+    the issues' firstSeen spread over that many seconds (0: all the example's).
     """
 
     port: int
@@ -53,6 +54,7 @@ class LoadSpec:
     id_start: int = 0
     count: int = 1000
     expect: str = "any"
+    first_seen_spread: int = 0
 
     @classmethod
     def from_json(cls, text: str) -> LoadSpec:
@@ -222,7 +224,9 @@ async def run(spec: LoadSpec, go: Any = None) -> dict[str, Any]:
     outside the timed window.
     """
     maker = RequestMaker(spec.host, spec.port, spec.secret, spec.request_ids)
-    deliveries = [maker.delivery(f"{spec.id_prefix}{spec.id_start + n}") for n in range(spec.count)]
+    deliveries = [maker.delivery(f"{spec.id_prefix}{spec.id_start + n}",
+                                 (n * 7919) % spec.first_seen_spread if spec.first_seen_spread else 0)
+                  for n in range(spec.count)]
     requests = _requests(spec, deliveries, maker)
     connections = [await _open(spec) for _ in range(spec.connections)]
     if go is not None:

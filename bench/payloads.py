@@ -14,6 +14,7 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 __all__ = ["PATH", "Delivery", "RequestMaker", "sentry_body", "sign"]
 
@@ -63,6 +64,8 @@ _PAYLOAD = {
         "uuid": "7a485448-a9e2-4c85-8a3c-4f44175783c9",
     },
 }
+_FIRST_SEEN_TEXT = _PAYLOAD["data"]["issue"]["firstSeen"].encode()
+_FIRST_SEEN = datetime.fromisoformat(_FIRST_SEEN_TEXT.decode().replace("Z", "+00:00"))
 _BEFORE_COUNT, _AFTER_COUNT = json.dumps(_PAYLOAD, separators=(",", ":")).encode().split(b"@COUNT@")
 
 
@@ -103,12 +106,16 @@ class RequestMaker:
         # Counts start from the clock (µs), so that no two runs or processes send one body twice.
         self.count_base = time.time_ns() // 1000
 
-    def delivery(self, issue_id: str) -> Delivery:
-        """The deliveries for one Sentry issue id."""
+    def delivery(self, issue_id: str, first_seen_after: int = 0) -> Delivery:
+        """The deliveries for one Sentry issue id, first seen ``first_seen_after`` seconds after
+        the example's firstSeen (the errors of one deploy appear over minutes, not at one instant)."""
         head = (b"POST " + PATH.encode() + b" HTTP/1.1\r\nHost: " + self.host
                 + b"\r\nContent-Type: application/json\r\nSentry-Hook-Resource: issue\r\n")
-        ident = issue_id.encode()
-        return Delivery(head, _BEFORE_COUNT.replace(b"@ID@", ident), _AFTER_COUNT)
+        after = _AFTER_COUNT
+        if first_seen_after:  # firstSeen and lastSeen (one event so far) follow the count
+            moved = _FIRST_SEEN + timedelta(seconds=first_seen_after)
+            after = after.replace(_FIRST_SEEN_TEXT, moved.strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode())
+        return Delivery(head, _BEFORE_COUNT.replace(b"@ID@", issue_id.encode()), after)
 
     def request(self, delivery: Delivery, number: int) -> bytes:
         """The full request for ``delivery``, the ``number``-th of this load process."""

@@ -13,7 +13,8 @@ from typing import Any
 
 from bench.runner import Contender, percentile
 
-__all__ = ["SCHEMA_VERSION", "document", "summarize", "table", "targets", "write"]
+__all__ = ["SCHEMA_VERSION", "burst_document", "burst_table", "burst_targets", "document", "summarize", "table",
+           "targets", "write"]
 
 #: Bumped when the JSON layout changes, so comparisons across commits know what they read.
 SCHEMA_VERSION = 1
@@ -150,6 +151,51 @@ def document(results: dict[str, Any], settings: dict[str, Any], postgres_version
         "servers": results["targets"],
         "profile": results.get("profile"),
         "rounds": results["rounds"],
+    }
+
+
+def burst_table(rows: list[dict[str, Any]]) -> str:
+    """The Markdown table of a ``--burst`` run: time to enriched and GitHub calls, per database."""
+    lines = ["| database | issues | posted in s | enriched | p50 s | p99 s | all s | GitHub calls | calls/issue | "
+             "peak at once | peak a minute |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for row in rows:
+        cells = [row["database"], row["issues"], f"{row['posted_seconds']:.1f}", row["enriched"],
+                 *(f"{row[key]:.1f}" if row[key] is not None else "-" for key in ("p50_s", "p99_s", "all_s")),
+                 row["github_calls"], f"{row['github_calls_per_issue']:.2f}", row["github_peak_concurrent"],
+                 row["github_peak_per_minute"]]
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    return "\n".join(lines)
+
+
+def burst_targets(rows: list[dict[str, Any]]) -> list[str]:
+    """Issue 19's burst target against a ``--burst`` run (reported, never asserted)."""
+    from bench.burst import TARGET_SECONDS
+
+    lines = []
+    for row in rows:
+        within = row["all_s"] is not None and row["all_s"] <= TARGET_SECONDS
+        lines.append(f"{row['database']}: {row['enriched']}/{row['issues']} enriched, the slowest after "
+                     f"{row['all_s'] if row['all_s'] is not None else '-'} s (target: all within "
+                     f"{TARGET_SECONDS:.0f} s: {'met' if within else 'NOT met'}); "
+                     f"{row['github_calls_per_issue']} GitHub calls per issue, at most "
+                     f"{row['github_peak_concurrent']} at once (GitHub allows 100)")
+    return lines
+
+
+def burst_document(results: dict[str, Any], settings: dict[str, Any], postgres_version: str | None) -> dict[str, Any]:
+    """The JSON document of a ``--burst`` run."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "kind": "burst",
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "elapsed_seconds": results["elapsed_seconds"],
+        "commit": _git("rev-parse", "HEAD"),
+        "dirty": bool(_git("status", "--porcelain", "--", "hub", "plugins")),
+        "machine": _machine(postgres_version),
+        "settings": settings,
+        "burst": results["burst"],
+        "targets": burst_targets(results["burst"]),
     }
 
 

@@ -61,6 +61,9 @@ class Options:
     log_level: str = "INFO"
     profile: Path | None = None
     keep: bool = False
+    #: Instead of the contenders: this many new issues at once, timed until enriched (bench/burst.py).
+    burst: int = 0
+    burst_timeout: float = 300.0
 
     @property
     def databases(self) -> list[str]:

@@ -270,11 +270,11 @@ def baseline_server(name: str, server: str, workdir: Path, env: dict[str, str]) 
                          workdir, port, "/")
 
 
-def fake_github(workdir: Path, delay: float) -> ServerProcess:
-    """The slow fake GitHub API (bench.fake_github)."""
+def fake_github(workdir: Path, delay: float, commits: int = 1, name: str = "fake-github") -> ServerProcess:
+    """The slow fake GitHub API (bench.fake_github) with ``commits`` commits in every window."""
     port = free_port()
-    argv = _python("-m", "bench.fake_github", "--port", str(port), "--delay", str(delay))
-    return ServerProcess("fake-github", argv, clean_env(), workdir, port, "/_bench/stats")
+    argv = _python("-m", "bench.fake_github", "--port", str(port), "--delay", str(delay), "--commits", str(commits))
+    return ServerProcess(name, argv, clean_env(), workdir, port, "/_bench/stats")
 
 
 def _asgi_command(server: str, factory: str, port: int) -> list[str]:

@@ -57,6 +57,19 @@ class HubSettings(_Strict):
     log_level: str = "INFO"
     #: ``text``: one readable line per record; ``json``: one JSON object per line.
     log_format: Literal["text", "json"] = "text"
+    #: Where people reach the hub (``https://hub.example.com``): the base of links to its pages
+    #: that other systems show (Sentry's external issue, the GitHub mirror's link back).
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")) or "?" in value or "#" in value:
+            raise ValueError(f"expected the hub's address such as https://hub.example.com, got {value!r}")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -95,7 +108,10 @@ class WorkerSettings(_Strict):
 
     enabled: bool = True
     poll_interval_seconds: float = Field(1.0, gt=0)
+    #: Jobs run at once at first; the worker adapts it to the jobs' outcomes up to max_concurrency.
     batch_size: int = Field(5, ge=1)
+    #: At most this many jobs at once per process (50 jobs of 5 s each: 600 a minute).
+    max_concurrency: int = Field(50, ge=1)
     max_attempts: int = Field(6, ge=1)
     lease_seconds: float = Field(300.0, gt=0)
     backoff_base_seconds: float = Field(10.0, ge=0)
@@ -147,6 +163,17 @@ class Settings:
     sections: Mapping[str, BaseModel] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
     path: Path | None = None
+
+    def public_base(self) -> str:
+        """Where people reach the hub, without a trailing slash: ``[hub] public_url``, else
+        ``[auth] public_url`` (its older name), else where ``hub serve`` listens."""
+        base = (self.hub.public_url or self.auth.public_url or os.environ.get("HUB_LISTEN_URL")
+                or f"http://{self.hub.host}:{self.hub.port}")
+        return base.rstrip("/")
+
+    def issue_url(self, identifier: str) -> str:
+        """The console page of issue ``identifier`` (``CHIPP-5``), as people outside reach it."""
+        return f"{self.public_base()}/issues/{identifier}"
 
     def plugin(self, name: str) -> Any:
         """Return the validated model of a plugin's section (its defaults when the file has none)."""

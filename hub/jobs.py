@@ -27,6 +27,7 @@ import httpx
 import sqlalchemy as sa
 
 from hub import metrics, store
+from hub.concurrency import AdaptiveLimit
 from hub.plugins import await_maybe
 from hub.redact import redact
 from hub.sections import replace_section
@@ -103,6 +104,10 @@ class Worker:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pruned_at: datetime | None = None
+        settings = hub.settings.worker
+        #: Jobs at once: ``batch_size`` at first, adapted up to ``max_concurrency`` (hub.concurrency).
+        self.limit = AdaptiveLimit(settings.batch_size, settings.max_concurrency)
+        self._backlog = False
 
     def start(self) -> None:
         """Start the polling loop as a background task."""
@@ -145,26 +150,30 @@ class Worker:
             self._wakeup.clear()
 
     async def run_due(self) -> int:
-        """Run due jobs, up to ``batch_size`` at once, until none is due or running; return how many ran.
+        """Run due jobs, up to ``self.limit.current`` at once, until none is due or running; return how many ran.
 
         Enrichment mostly waits on HTTP (GitHub): one job after another, a slow API let the queue
         grow during a burst (measured: 12 jobs done while 2,387 queued with GitHub answering in
-        5 s). A free slot is filled as soon as a job finishes or a delivery wakes the worker.
+        5 s). A free slot is filled as soon as a job finishes or a delivery wakes the worker; the
+        number of slots adapts to how the jobs fare (hub.concurrency).
         """
         settings = self.hub.settings.worker
         running: set[asyncio.Task[None]] = set()
         count = 0
         try:
             while True:
-                if len(running) < settings.batch_size:
-                    for job in await self.claim(settings.batch_size - len(running)):
+                if len(running) < self.limit.current:
+                    wanted = self.limit.current - len(running)
+                    claimed = await self.claim(wanted)
+                    self._backlog = len(claimed) == wanted  # more may be due: the limit holds them back
+                    for job in claimed:
                         running.add(asyncio.create_task(self._run(job), name=f"hub-job-{job.id}"))
                 if not running:
                     return count
                 waiters: set[asyncio.Future[Any]] = set(running)
                 # A wake-up (a delivery enqueued a job) matters only with a free slot; with every
                 # slot busy, hundreds of deliveries a second must not each spin this loop.
-                woken = asyncio.ensure_future(self._wakeup.wait()) if len(running) < settings.batch_size else None
+                woken = asyncio.ensure_future(self._wakeup.wait()) if len(running) < self.limit.current else None
                 if woken is not None:
                     waiters.add(woken)
                 done, _ = await asyncio.wait(waiters, timeout=settings.poll_interval_seconds,
@@ -248,6 +257,7 @@ class Worker:
             return list((await connection.execute(claim)).all())
 
     async def _run(self, job: Any) -> None:
+        started = self.limit.start()
         try:
             if job.kind == "enrich":
                 note = await self._enrich(job)
@@ -264,17 +274,20 @@ class Worker:
             await self._finish(job, status="failed", note=None, last_error=error)
             log.error("Job %s (%s) failed, not retried: %s", job.id, job.kind, error)
         except RetryLater as exc:
+            self.limit.backed_off(started)
             now = self.clock()
             at = exc.until if exc.until is not None else now + timedelta(seconds=exc.after_seconds or 0)
             await self._failed(job, exc.reason, max(at, now))
         except Exception as exc:
             if is_outage(exc):
+                self.limit.backed_off(started)
                 await self._outage(job, f"{type(exc).__name__}: {exc}")
                 return
             delay = backoff_seconds(job.attempts, self.hub.settings.worker.backoff_base_seconds,
                                     self.hub.settings.worker.backoff_max_seconds, self.rng)
             await self._failed(job, f"{type(exc).__name__}: {exc}", self.clock() + timedelta(seconds=delay))
         else:
+            self.limit.succeeded(started, self._backlog)
             await self._finish(job, status="done", note=note, last_error=None)
             log.info("Job %s (%s) done%s", job.id, job.kind, f": {note}" if note else "")
             if job.kind == "enrich":
