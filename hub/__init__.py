@@ -1,35 +1,16 @@
 """hub: a plugin-based integration hub. Plugins import their markers and value types from here."""
 
-import pluggy
-
-from hub.types import (
-    Change,
-    ConfigSection,
-    Decision,
-    ExternalLinkDraft,
-    GiveUp,
-    IssueDraft,
-    IssueView,
-    LabelDraft,
-    LinkView,
-    RetryLater,
-    Section,
-    Sink,
-    Source,
-    Unavailable,
-    Verdict,
-)
-
-#: Plugins mark their hook implementations with this (``from hub import hookimpl``).
-hookimpl = pluggy.HookimplMarker("hub")
-
-#: Everything else a plugin may need, loaded on first use: importing ``hub`` stays cheap and
-#: free of import cycles (hub.cache needs the tables, hub.config the plugin manager's types).
+#: Everything a plugin may need, loaded on first use: importing ``hub`` costs nothing (the ``hub``
+#: command prints its help without pydantic, pluggy or even dataclasses) and makes no import
+#: cycles (hub.cache needs the tables, hub.config the plugin manager's types). Any other public
+#: name comes from hub.types (the values plugins and host hand each other); ``hookimpl``, the
+#: marker plugins put on their hook implementations, is made on first use.
 _LAZY = {
     "Cache": "hub.cache",
     "MemoryCache": "hub.cache",
     "Settings": "hub.config",
     "ReceivedDelivery": "hub.delivery",
+    "Pipeline": "hub.pipeline",
     "clean_text": "hub.formatting",
     "code_span": "hub.formatting",
     "escape_markdown": "hub.formatting",
@@ -40,33 +21,18 @@ _LAZY = {
 
 
 def __getattr__(name: str):
-    """``from hub import Settings`` (and the rest of ``_LAZY``) imports its module on first use."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hub' has no attribute {name!r}")
+    """``from hub import Settings`` (``hookimpl``, hub.types' values, the rest of ``_LAZY``) on first use."""
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
+    if name == "hookimpl":
+        import pluggy
+
+        value = pluggy.HookimplMarker("hub")
+    elif name == "__all__":
+        value = sorted([*_LAZY, *importlib.import_module("hub.types").__all__, "hookimpl"])
+    elif name in _LAZY or (not name.startswith("_") and name in importlib.import_module("hub.types").__all__):
+        value = getattr(importlib.import_module(_LAZY.get(name, "hub.types")), name)
+    else:
+        raise AttributeError(f"module 'hub' has no attribute {name!r}")
     globals()[name] = value
     return value
-
-
-__all__ = [
-    *sorted(_LAZY),
-    "Change",
-    "ConfigSection",
-    "Decision",
-    "ExternalLinkDraft",
-    "GiveUp",
-    "IssueDraft",
-    "IssueView",
-    "LabelDraft",
-    "LinkView",
-    "RetryLater",
-    "Section",
-    "Sink",
-    "Source",
-    "Unavailable",
-    "Verdict",
-    "hookimpl",
-]

@@ -1,31 +1,27 @@
-"""``hub``: serve | db upgrade | plugins | replay. Operator mistakes end in one clear line, not a traceback."""
+"""``hub``: serve | db upgrade | plugins | replay | jobs | token | user, and the plugins' commands.
+
+Operator mistakes end in one clear line, not a traceback. Start-up: this module imports only the
+standard library; each command imports what it needs when it runs (the web stack only to serve),
+and plugins are loaded only for a command no built-in one matches, so ``hub --help`` and the
+built-in commands start as fast as Python itself allows.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import errno
-import json
 import os
-import signal
-import socket
 import sys
-import tempfile
-from pathlib import Path
-from typing import Any, Iterator, Sequence
 
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from hub.limits import TransportLimits
 
-from hub import db, transport
-from hub.auth.commands import add_access_commands
-from hub.auth.exposure import check_exposure
-from hub.bootstrap import load
-from hub.config import ConfigError, Settings
-from hub.logs import setup_logging
-from hub.plugins import plugin_infos
-from hub.runtime import check_plugins
+# asyncio, socket, json, pathlib, even typing are imported where used: ``hub --help`` needs none.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterator, Sequence
+
+    from hub.config import Settings
+    from hub.types import Command
 
 __all__ = ["main"]
 
@@ -35,6 +31,8 @@ class CliError(Exception):
 
 
 def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
@@ -42,6 +40,10 @@ def _safe_url(url: str) -> str:
 
 
 def _upgrade(settings: Settings) -> None:
+    import sqlalchemy as sa
+
+    from hub import db
+
     url = settings.database.url
     try:
         db.upgrade_sync(url)
@@ -55,6 +57,8 @@ def _upgrade(settings: Settings) -> None:
 
 
 def _check_port(host: str, port: int) -> None:
+    import errno
+    import socket
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -71,7 +75,15 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     """Check config, database and port, then run the server."""
+    import signal
+    import pathlib
     import uvicorn
+
+    from hub import transport
+    from hub.auth.exposure import check_exposure
+    from hub.bootstrap import load
+    from hub.logs import setup_logging
+    from hub.runtime import check_plugins
 
     settings, pm = load(args.config)
     setup_logging(settings.hub.log_level, settings.secrets, settings.hub.log_format)
@@ -86,7 +98,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     os.environ["HUB_LISTEN_URL"] = f"http://{shown}:{port}"
     if settings.path is not None:
         # Workers (and reloads) build the app from the environment: hand them the same file.
-        os.environ["HUB_CONFIG"] = str(Path(settings.path).resolve()) if settings.path.exists() else ""
+        os.environ["HUB_CONFIG"] = str(pathlib.Path(settings.path).resolve()) if settings.path.exists() else ""
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal to whatever handler was
     # there before it. Make that a clean exit (status 0), which is what a finished graceful
     # shutdown is; a SIGTERM before uvicorn takes over exits cleanly too.
@@ -102,6 +114,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def _metrics_directory(workers: int) -> Iterator[None]:
     """With several workers, a fresh directory where they share their metrics (prometheus-client's
     multiprocess mode), removed at exit; an operator's own PROMETHEUS_MULTIPROC_DIR is kept."""
+    import tempfile
     from hub.metrics import MULTIPROC_ENV
 
     if workers <= 1 or os.environ.get(MULTIPROC_ENV):
@@ -115,8 +128,10 @@ def _metrics_directory(workers: int) -> Iterator[None]:
             os.environ.pop(MULTIPROC_ENV, None)
 
 
-def _transport_limits(args: argparse.Namespace) -> "transport.TransportLimits":
+def _transport_limits(args: argparse.Namespace) -> TransportLimits:
     """The flags' transport limits, fitted to the open-file limit, handed to the server's processes."""
+    from hub import limits as transport
+
     for flag in ("max_connections", "max_header_bytes", "max_headers", "header_timeout", "body_timeout",
                  "keep_alive_timeout"):
         if not getattr(args, flag) > 0:
@@ -132,13 +147,18 @@ def _transport_limits(args: argparse.Namespace) -> "transport.TransportLimits":
 
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
     """Apply migrations to the configured database."""
+    from hub.bootstrap import load
+
     settings, _pm = load(args.config)
     _upgrade(settings)
     print(f"database {_safe_url(settings.database.url)} is at the latest schema")
 
 
 def cmd_plugins(args: argparse.Namespace) -> None:
-    """List loaded plugins, their versions and hooks."""
+    """List loaded plugins, their versions and hooks, and the commands they add."""
+    from hub.bootstrap import load
+    from hub.plugins import plugin_infos
+
     _settings, pm = load(args.config)
     infos = plugin_infos(pm)
     if not infos:
@@ -146,10 +166,17 @@ def cmd_plugins(args: argparse.Namespace) -> None:
     for info in infos:
         print(f"{info.name}  {info.distribution} {info.version}")
         print(f"    hooks: {', '.join(info.hooks) or '(none)'}")
+    commands = plugin_commands(pm)
+    if commands:
+        print("commands:")
+    for command in commands:
+        print(f"    hub {command.group} {command.name}  {command.help}")
 
 
 async def _replay(settings: Settings, pm, source_name: str, body: bytes, headers: dict[str, str], run_jobs: bool,
                   dry: bool = False) -> int:
+    import json
+
     from hub.ingest import handle_webhook
     from hub.runtime import Hub
 
@@ -177,10 +204,15 @@ async def _replay(settings: Settings, pm, source_name: str, body: bytes, headers
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Push a saved payload through the same pipeline as a webhook, without HTTP."""
+    import asyncio
+    import pathlib
+    from hub.bootstrap import load
+    from hub.logs import setup_logging
+
     settings, pm = load(args.config)
     setup_logging(settings.hub.log_level, settings.secrets, settings.hub.log_format)
     try:
-        body = Path(args.file).read_bytes()
+        body = pathlib.Path(args.file).read_bytes()
     except OSError as exc:
         raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
     headers = {}
@@ -194,6 +226,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 async def _jobs(settings: Settings, action) -> Any:
+    import sqlalchemy as sa
+
+    from hub import db
+
     engine = db.create_engine(settings.database)
     try:
         return await action(engine)
@@ -206,6 +242,8 @@ async def _jobs(settings: Settings, action) -> Any:
 
 def cmd_jobs_list(args: argparse.Namespace) -> None:
     """Print the newest jobs, one line each: id, status, attempts, kind, issue, when, last error."""
+    import asyncio
+    from hub.bootstrap import load
     from hub.jobs import list_jobs
 
     settings, _pm = load(args.config)
@@ -222,6 +260,8 @@ def cmd_jobs_list(args: argparse.Namespace) -> None:
 
 def cmd_jobs_retry(args: argparse.Namespace) -> None:
     """Queue failed jobs (``--failed``) or the named ones again, with fresh attempts."""
+    import asyncio
+    from hub.bootstrap import load
     from hub.jobs import retry_jobs
 
     if not args.failed and not args.ids:
@@ -232,20 +272,15 @@ def cmd_jobs_retry(args: argparse.Namespace) -> None:
     print(f"queued {count} job(s) again; a running hub picks them up at its next poll")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``hub`` command."""
-    parser = argparse.ArgumentParser(prog="hub", description="Self-hosted integration hub: webhooks become issues.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    config_help = "config file (default: $HUB_CONFIG or ./config.toml)"
-
-    serve = commands.add_parser("serve", help="run the HTTP server")
+def _serve_arguments(serve: argparse.ArgumentParser) -> None:
+    config_help = CONFIG_HELP
     serve.add_argument("--config", help=config_help)
     serve.add_argument("--host", help="address to listen on (default: [hub] host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: [hub] port, 8000)")
     serve.add_argument("--workers", type=int, default=1, help="server processes (default: 1)")
     serve.add_argument("--graceful-timeout", type=float, default=10.0,
                        help="seconds to finish in-flight requests on SIGTERM (default: 10)")
-    limits = transport.TransportLimits()
+    limits = TransportLimits()
     serve.add_argument("--max-connections", type=int, default=limits.max_connections,
                        help=f"open connections per process; more are answered 503 (default: {limits.max_connections})")
     serve.add_argument("--header-timeout", type=float, default=limits.header_timeout,
@@ -261,17 +296,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"header fields of one request; more is 431 (default: {limits.max_headers})")
     serve.set_defaults(func=cmd_serve)
 
-    database = commands.add_parser("db", help="database maintenance")
+
+def _db_arguments(database: argparse.ArgumentParser) -> None:
+    config_help = CONFIG_HELP
     db_commands = database.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     upgrade = db_commands.add_parser("upgrade", help="apply migrations to the configured database")
     upgrade.add_argument("--config", help=config_help)
     upgrade.set_defaults(func=cmd_db_upgrade)
 
-    plugins = commands.add_parser("plugins", help="list loaded plugins, versions and hooks")
+
+def _plugins_arguments(plugins: argparse.ArgumentParser) -> None:
+    config_help = CONFIG_HELP
     plugins.add_argument("--config", help=config_help)
     plugins.set_defaults(func=cmd_plugins)
 
-    replay = commands.add_parser("replay", help="push a saved payload through the pipeline without HTTP")
+
+def _replay_arguments(replay: argparse.ArgumentParser) -> None:
+    config_help = CONFIG_HELP
     replay.add_argument("file", help="the saved JSON body")
     replay.add_argument("--source", required=True, help="the source it came from (e.g. sentry)")
     replay.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
@@ -282,7 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="say what it would do (created, deduplicated, skipped and why, the issue text); write nothing")
     replay.set_defaults(func=cmd_replay)
 
-    jobs = commands.add_parser("jobs", help="list the outbox's jobs, queue failed ones again")
+
+def _jobs_arguments(jobs: argparse.ArgumentParser) -> None:
+    config_help = CONFIG_HELP
     jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True, metavar="COMMAND")
     listing = jobs_commands.add_parser("list", help="the newest jobs, one line each")
     listing.add_argument("--status", choices=["queued", "running", "done", "failed"], help="only jobs in this state")
@@ -294,24 +337,134 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("--failed", action="store_true", help="every failed job")
     retry.add_argument("--config", help=config_help)
     retry.set_defaults(func=cmd_jobs_retry)
-    add_access_commands(commands, config_help)
-    # hub <sink command> sync, e.g. hub github-issues sync --since 7d (hub.sync)
-    from hub.sync import add_sink_commands
 
-    add_sink_commands(commands, config_help, CliError)
+
+#: The built-in commands: name, help line, and what adds their options and sub-commands. Only the
+#: command being run gets its options (building every sub-parser is most of ``hub --help``'s time).
+BUILTIN_COMMANDS: dict[str, tuple[str, Any]] = {
+    "serve": ("run the HTTP server", _serve_arguments),
+    "db": ("database maintenance", _db_arguments),
+    "plugins": ("list loaded plugins, versions, hooks and commands", _plugins_arguments),
+    "replay": ("push a saved payload through the pipeline without HTTP", _replay_arguments),
+    "jobs": ("list the outbox's jobs, queue failed ones again", _jobs_arguments),
+    "token": ("API tokens: create, list, revoke", "hub.auth.commands:token_arguments"),
+    "user": ("accounts of people who sign in", "hub.auth.commands:user_arguments"),
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of the ``hub`` command: every built-in command, with the options of
+    ``only`` (None: of all of them)."""
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="hub", description="Self-hosted integration hub: webhooks become issues.",
+        epilog="Installed plugins add commands of their own (hub plugins lists them), e.g. hub sentry --help.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (help_line, arguments) in BUILTIN_COMMANDS.items():
+        command = commands.add_parser(name, help=help_line)
+        if only is None or only == name:
+            if isinstance(arguments, str):
+                module, _, function = arguments.partition(":")
+                arguments = getattr(importlib.import_module(module), function)
+            arguments(command)
+    return parser
+
+
+CONFIG_HELP = "config file (default: $HUB_CONFIG or ./config.toml)"
+
+
+def plugin_commands(pm: Any) -> list[Command]:
+    """The commands of the plugins in ``pm``: ``register_commands``, and ``<command> sync`` of each sink
+    that names a command (hub.sync), in a stable order."""
+    from hub.plugins import flatten
+    from hub.sinks import registered_sinks
+    from hub.sync import sink_commands
+
+    commands = [*flatten(pm.hook.register_commands()), *sink_commands(registered_sinks(pm, None))]
+    return sorted(commands, key=lambda command: (command.group, command.name))
+
+
+def add_plugin_commands(commands: Any, found: Sequence[Command], taken: Sequence[str]) -> None:
+    """Add each plugin command under its group to ``commands`` (a group that a built-in command
+    already names is left out)."""
+    groups: dict[str, list[Command]] = {}
+    for command in found:
+        if command.group not in taken:
+            groups.setdefault(command.group, []).append(command)
+    for group, members in groups.items():
+        group_help = next((command.group_help for command in members if command.group_help), f"{group} commands")
+        parser = commands.add_parser(group, help=group_help)
+        actions = parser.add_subparsers(dest=f"{group}_command", required=True, metavar="COMMAND")
+        for command in members:
+            sub = actions.add_parser(command.name, help=command.help, description=command.help)
+            if command.arguments is not None:
+                command.arguments(sub)
+            sub.add_argument("--config", help=CONFIG_HELP)
+            sub.set_defaults(func=lambda args, key=(command.group, command.name): run_plugin_command(args, *key))
+
+
+def run_plugin_command(args: argparse.Namespace, group: str, name: str) -> int:
+    """Load config and plugins as the config says, migrate, then run ``hub <group> <name>``."""
+    import asyncio
+    import inspect
+
+    from hub.bootstrap import load
+    from hub.logs import setup_logging
+
+    settings, pm = load(args.config)
+    command = next((found for found in plugin_commands(pm) if (found.group, found.name) == (group, name)), None)
+    if command is None:
+        raise CliError(f"'hub {group} {name}' comes from a plugin this configuration disables ([plugins] disabled)")
+    setup_logging(settings.hub.log_level, settings.secrets, settings.hub.log_format)
+    _upgrade(settings)
+    offered = {"args": args, "settings": settings, "pm": pm}
+    wanted = inspect.signature(command.run).parameters
+    takes_all = any(parameter.kind is parameter.VAR_KEYWORD for parameter in wanted.values())
+    result = command.run(**{key: value for key, value in offered.items() if takes_all or key in wanted})
+    if inspect.isawaitable(result):
+        result = asyncio.run(_awaited(result))
+    return int(result or 0)
+
+
+async def _awaited(value: Any) -> Any:
+    return await value
+
+
+def _reported(exc: BaseException) -> bool:
+    """An error to print as one ``hub: ...`` line: the CLI's own, a command's, a config's."""
+    from hub.types import CommandError
+
+    config = sys.modules.get("hub.config")  # not imported: no ConfigError can have been raised
+    return isinstance(exc, (CliError, CommandError)) or (config is not None and isinstance(exc, config.ConfigError))
+
+
+def parser_for(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser for ``argv``: the built-in commands, with the plugins' only when its first word
+    names none of them (only then are the plugins loaded)."""
+    first = next((word for word in argv if not word.startswith("-")), None)
+    parser = build_parser(only=first or "")
+    commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    if first is not None and first not in commands.choices:
+        from hub.plugins import build_plugin_manager
+
+        add_plugin_commands(commands, plugin_commands(build_plugin_manager()), list(commands.choices))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hub`` command."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        args = parser_for(argv).parse_args(argv)
         return args.func(args) or 0
-    except (ConfigError, CliError) as exc:
-        print(f"hub: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if not _reported(exc):
+            raise
+        print(f"hub: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -139,6 +139,30 @@ def code_project(link, payload, config):
 
 
 @hookspec
+def code_link(project, path, line, commit, config, http, cache):
+    """Return the web URL of source file ``path`` (as a stack trace names it) at ``line`` (or None)
+    in the code repository of ``project`` (what ``code_project`` names), at ``commit`` when given,
+    else on the repository's default branch.
+
+    The counterpart of ``code_project`` for links into code (Sentry's stack-trace link): the
+    code host's plugin maps the project to its repository and strips what builds put in front
+    of the path. May be async; the first URL returned wins. None: no repository known.
+    """
+
+
+@hookspec
+def register_endpoints(config):
+    """Return a list of Endpoint: HTTP endpoints this plugin serves at ``/api/<namespace>/<path>``
+    (forms and lookups another system calls, such as Sentry's UI components).
+
+    The host mounts each one, bounds its body and time, answers an EndpointError with its status
+    and ``{"message": ...}``, any other exception with 500 and nothing of it. ``config`` is None
+    when the route table is listed without settings: return every endpoint you can serve.
+    None or []: no endpoints.
+    """
+
+
+@hookspec
 def enrich_description(issue, link, stack_files, first_seen, project, config, http, cache):
     """Return a Section to put in the issue's description (replacing one with the same key).
 
@@ -183,4 +207,25 @@ def publish_issue(sink, issue, link, links, changes, labels, project, config, ht
     (looking first for one an earlier, timed-out attempt made) and return its ExternalLinkDraft,
     which the host stores as the link. May be async. Raise RetryLater, Unavailable or GiveUp as the
     job hooks do. None: not my sink, or no new outside record.
+    """
+
+
+@hookspec
+def register_commands():
+    """Return a list of Command: the ``hub <group> <name>`` commands this plugin adds.
+
+    Listed by ``hub plugins``; the host loads the plugins for a command only when no built-in
+    command matches the first word, then adds ``--config``, loads the config, sets up logging and
+    migrates the database before it calls the command's ``run``. None or []: no commands.
+    """
+
+
+@hookspec
+def register_periodic(config):
+    """Return a list of Periodic: work to run every ``interval_seconds`` in the worker (reconciling
+    with a source's API, say), by one hub process at a time however many run.
+
+    Return a Periodic only while it is enabled in ``config``. The first worker that finds it due
+    takes a lease in the database for the interval and runs it; a run that raises is logged and
+    tried again at the next interval. None or []: nothing to run.
     """

@@ -11,7 +11,7 @@ import pluggy
 from hub import hookspecs
 from hub.types import ConfigSection, Source
 
-__all__ = ["PluginInfo", "await_maybe", "build_plugin_manager", "config_sections", "plugin_infos", "sources"]
+__all__ = ["PluginInfo", "await_maybe", "build_plugin_manager", "config_sections", "flatten", "plugin_infos", "sources"]
 
 ENTRY_POINT_GROUP = "hub"
 
@@ -42,7 +42,8 @@ async def await_maybe(value: Any) -> Any:
     return value
 
 
-def _flatten(results: Iterable[Any]) -> list[Any]:
+def flatten(results: Iterable[Any]) -> list[Any]:
+    """The items of hook results that each may be None, one item, or a list of them."""
     items: list[Any] = []
     for result in results:
         if result is None:
@@ -56,13 +57,13 @@ def _flatten(results: Iterable[Any]) -> list[Any]:
 
 def config_sections(pm: pluggy.PluginManager) -> list[ConfigSection]:
     """Every ConfigSection the plugins register."""
-    return _flatten(pm.hook.register_config())
+    return flatten(pm.hook.register_config())
 
 
 def sources(pm: pluggy.PluginManager) -> list[Source]:
     """Every webhook Source the plugins serve, refusing two plugins that claim one name."""
     found: dict[str, Source] = {}
-    for source in _flatten(pm.hook.register_sources()):
+    for source in flatten(pm.hook.register_sources()):
         if source.name in found:
             raise ValueError(f"two plugins register the webhook source {source.name!r}")
         found[source.name] = source

@@ -15,11 +15,9 @@ import sys
 from datetime import timedelta
 from typing import Any, Callable, TextIO
 
-import sqlalchemy as sa
+from hub.types import Command, CommandError
 
-from hub.store import JOBS
-
-__all__ = ["add_sink_commands", "parse_age", "progress_bar"]
+__all__ = ["parse_age", "progress_bar", "run_sync", "sink_commands"]
 
 _AGE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -39,45 +37,29 @@ def progress_bar(done: int, total: int, width: int = 30) -> str:
     return f"[{'#' * filled}{'.' * (width - filled)}] {done:>{len(str(total))}}/{total}"
 
 
-def add_sink_commands(commands: Any, config_help: str, cli_error: type[Exception]) -> None:
-    """Add ``<command> sync`` for each installed sink that names a command."""
-    from hub.plugins import build_plugin_manager
-    from hub.sinks import registered_sinks
+def sink_commands(sinks: Any) -> list[Command]:
+    """``hub <command> sync`` for each sink in ``sinks`` that names a command."""
+    def arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--since", type=parse_age, default=timedelta(days=7),
+                            help="issues made within this age: 30m, 12h, 7d, 2w (default: 7d)")
 
-    try:
-        sinks = registered_sinks(build_plugin_manager(), None)
-    except Exception:  # a broken plugin is reported by the command that loads it, with the config
-        return
-    for sink in sinks:
-        if not sink.command:
-            continue
-        group = commands.add_parser(sink.command, help=f"{sink.description}: publish issues")
-        actions = group.add_subparsers(dest=f"{sink.name}_command", required=True, metavar="COMMAND")
-        sync = actions.add_parser("sync", help="publish issues made before publishing was enabled")
-        sync.add_argument("--since", type=parse_age, default=timedelta(days=7),
-                          help="issues made within this age: 30m, 12h, 7d, 2w (default: 7d)")
-        sync.add_argument("--config", help=config_help)
-        sync.set_defaults(func=lambda args, name=sink.name: _cmd_sync(args, name, cli_error))
+    return [
+        Command(group=sink.command, name="sync", help="publish issues made before publishing was enabled",
+                group_help=f"{sink.description}: publish issues", arguments=arguments,
+                run=lambda args, settings, pm, name=sink.name: run_sync(settings, pm, name, args.since, CommandError))
+        for sink in sinks if sink.command
+    ]
 
 
-def _cmd_sync(args: argparse.Namespace, sink: str, cli_error: type[Exception]) -> int:
-    from hub.bootstrap import load
-    from hub.db import upgrade_sync
-    from hub.logs import setup_logging
-
-    settings, pm = load(args.config)
-    setup_logging(settings.hub.log_level, settings.secrets, settings.hub.log_format)
-    upgrade_sync(settings.database.url)
-    return asyncio.run(run_sync(settings, pm, sink, args.since, cli_error))
-
-
-async def run_sync(settings: Any, pm: Any, sink: str, since: timedelta, cli_error: type[Exception] = RuntimeError,
+async def run_sync(settings: Any, pm: Any, sink: str, since: timedelta, cli_error: type[Exception] | None = None,
                    out: TextIO = sys.stderr, http_transport: Any = None,
                    poll_seconds: float = 0.2) -> int:
     """Queue and run the sync of ``sink``; 0 when every job is done, 1 when some failed or wait."""
     from hub.jobs import Worker
     from hub.runtime import Hub
     from hub.sinks import check_sinks, queue_sync
+
+    cli_error = cli_error or CommandError
 
     async with Hub.running(settings, pm, start_worker=False, migrate=False, http_transport=http_transport) as hub:
         if sink not in {found.name for found in hub.store.sinks}:
@@ -96,6 +78,10 @@ async def run_sync(settings: Any, pm: Any, sink: str, since: timedelta, cli_erro
 
 
 async def _statuses(hub: Any, ids: list[str]) -> dict[str, str]:
+    import sqlalchemy as sa
+
+    from hub.store import JOBS
+
     if not ids:
         return {}
     async with hub.engine.connect() as connection:

@@ -21,65 +21,22 @@ uvicorn's worker processes build their protocol objects from an import string.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import time
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-__all__ = ["ENV", "PROTOCOL", "GuardedHttpToolsProtocol", "TransportLimits", "current_limits"]
+from hub.limits import ENV, FD_RESERVE, TransportLimits, current_limits, fit_fd_limit
+
+__all__ = ["ENV", "FD_RESERVE", "PROTOCOL", "GuardedHttpToolsProtocol", "TransportLimits", "current_limits", "fit_fd_limit"]
 
 log = logging.getLogger("hub.transport")
 
-#: The environment variable carrying the limits to uvicorn's worker processes.
-ENV = "HUB_TRANSPORT"
 #: What ``hub serve`` passes as uvicorn's ``http`` (an import string survives worker spawning).
 PROTOCOL = "hub.transport:GuardedHttpToolsProtocol"
 LOG_EVERY_SECONDS = 10.0
-
-
-@dataclass(frozen=True)
-class TransportLimits:
-    """Per-process transport limits; the defaults are ``hub serve``'s."""
-
-    #: Request line plus header fields of one request. Sentry's headers are under 1 KiB; nginx
-    #: allows 4 x 8 KiB by default, Node.js 16 KiB.
-    max_header_bytes: int = 32 * 1024
-    #: Header fields of one request (gunicorn's default limit is 100; Sentry sends about 10).
-    max_headers: int = 100
-    #: Seconds to send the headers, from the connection (or the first byte after a keep-alive pause).
-    header_timeout: float = 10.0
-    #: Seconds to send the body once the headers are in (1 MiB at 1 Mbit/s takes 8 s).
-    body_timeout: float = 20.0
-    #: Seconds an idle keep-alive connection is kept after a response.
-    keep_alive_timeout: float = 5.0
-    #: Open connections per process; more are answered 503 and closed.
-    max_connections: int = 4096
-
-    def to_env(self) -> str:
-        """The limits as the value of ``$HUB_TRANSPORT``."""
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_env(cls, environ: Any = os.environ) -> "TransportLimits":
-        """The limits ``hub serve`` handed down, else the defaults."""
-        raw = environ.get(ENV)
-        return cls(**json.loads(raw)) if raw else cls()
-
-
-_limits: TransportLimits | None = None
-
-
-def current_limits() -> TransportLimits:
-    """This process's limits, read from the environment once."""
-    global _limits
-    if _limits is None:
-        _limits = TransportLimits.from_env()
-    return _limits
 
 
 class _Refuse(Exception):
@@ -270,34 +227,3 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # answer, if any, is dropped: uvicorn writes nothing to a disconnected cycle.
         self.transport.write(_plain_response(status, reason))
         self.transport.close()
-
-
-#: File descriptors kept free beside client connections: database pools, outbound HTTP, logs.
-FD_RESERVE = 512
-
-
-def fit_fd_limit(limits: TransportLimits) -> TransportLimits:
-    """Raise this process's open-file soft limit to hold ``max_connections``; lower the cap if it cannot.
-
-    Past the soft limit (often 1,024) ``accept`` fails and clients are reset with nothing logged,
-    so the connection cap must stay below it. Worker processes inherit the raised limit.
-    """
-    try:
-        import resource
-    except ImportError:  # not on POSIX: nothing to adjust
-        return limits
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = limits.max_connections + FD_RESERVE
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        allowed = max(16, soft - FD_RESERVE)
-        log.warning("Open-file limit is %d: at most %d connections instead of %d (raise `ulimit -n`)",
-                    soft, allowed, limits.max_connections)
-        return TransportLimits(**{**asdict(limits), "max_connections": allowed})
-    return limits

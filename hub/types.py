@@ -7,20 +7,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Mapping
 
-from pydantic import BaseModel
+if TYPE_CHECKING:  # only an annotation here: the ``hub`` command's start-up imports no pydantic
+    import argparse
+
+    from pydantic import BaseModel
 
 __all__ = [
     "Change",
+    "Command",
+    "CommandError",
     "ConfigSection",
     "Decision",
+    "Endpoint",
+    "EndpointError",
+    "EndpointRequest",
+    "EndpointResponse",
     "ExternalLinkDraft",
     "GiveUp",
     "IssueDraft",
     "IssueView",
     "LabelDraft",
     "LinkView",
+    "Periodic",
     "RetryLater",
     "Section",
     "Sink",
@@ -142,6 +152,10 @@ class Decision:
     summary: str = ""
     parsed: Any = field(default=None, compare=False, repr=False)
     parts: tuple["Decision", ...] = ()
+    #: ``(namespace, key, value)`` entries the host writes to the shared cache once the delivery
+    #: is handled (best effort, after its answer is settled): what a source learns from its
+    #: deliveries that its worker-side hooks need later (Sentry's installation uuid).
+    remember: tuple[tuple[str, str, Any], ...] = field(default=(), compare=False, repr=False)
 
     @classmethod
     def skip(cls, reason: str, **kw: Any) -> "Decision":
@@ -187,6 +201,8 @@ class IssueDraft:
     labels: tuple[LabelDraft, ...] = ()
     assignee: str | None = None
     log_name: str = ""
+    #: False: queue no ``enrich`` job for the new issue (the enrichers are not asked about it).
+    enrich: bool = True
 
 
 @dataclass(frozen=True)
@@ -284,3 +300,139 @@ class RetryLater(Exception):
         self.reason = reason
         self.after_seconds = after_seconds
         self.until = until
+
+
+@dataclass(frozen=True)
+class Command:
+    """``hub <group> <name>``: a sub-command a plugin adds to the ``hub`` command (``register_commands``).
+
+    The host adds ``--config``, then loads the config and the plugins, sets up logging and brings
+    the database to the latest schema before it calls ``run(args=..., settings=..., pm=...)``
+    (each by keyword, only those it takes). ``run`` returns the exit status (None is 0) or an
+    awaitable of it, which the host runs in a fresh event loop.
+    """
+
+    #: The first word after ``hub`` (``"sentry"``); several commands share a group.
+    group: str
+    #: The second word (``"backfill"``).
+    name: str
+    #: One line for ``hub <group> --help``.
+    help: str
+    run: Callable[..., "int | None | Awaitable[int | None]"]
+    #: Adds the command's own options and arguments to its parser.
+    arguments: "Callable[[argparse.ArgumentParser], None] | None" = None
+    #: One line for the group in ``hub plugins`` and ``hub <group> --help`` (the first non-empty wins).
+    group_help: str = ""
+
+
+class CommandError(Exception):
+    """Raised by a command to end with ``hub: <message>`` on standard error and exit status 1."""
+
+
+@dataclass(frozen=True)
+class EndpointRequest:
+    """A request to a plugin's endpoint (``register_endpoints``), framework-neutral.
+
+    ``headers`` have lower-case names; ``query`` holds the first value of each query parameter;
+    ``body`` is the raw bytes (verify signatures over them). ``path`` is the request's path.
+    """
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes = b""
+
+    def json(self) -> Any:
+        """The body as JSON, by the webhook's rules (no NaN, bounded nesting); EndpointError 400 if not."""
+        from hub.ingest import parse_payload  # the one JSON reader of network input
+
+        try:
+            return parse_payload(self.body)
+        except ValueError as error:
+            raise EndpointError(400, str(error)) from None
+
+
+@dataclass(frozen=True)
+class EndpointResponse:
+    """What a plugin's endpoint answers: ``body`` as JSON with ``status``, or a redirect.
+
+    Build them with ``EndpointResponse.json(...)``, ``.redirect(url)`` or ``.error(status, message)``.
+    """
+
+    status: int = 200
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: An absolute http(s) URL to redirect to (``status`` 302 or 303); ``body`` is then ignored.
+    location: str | None = None
+
+    @classmethod
+    def json(cls, body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> "EndpointResponse":
+        """A JSON answer."""
+        return cls(status=status, body=body, headers=dict(headers or {}))
+
+    @classmethod
+    def redirect(cls, url: str, status: int = 302) -> "EndpointResponse":
+        """A redirect to ``url`` (absolute, http or https)."""
+        return cls(status=status, location=url)
+
+    @classmethod
+    def error(cls, status: int, message: str) -> "EndpointResponse":
+        """A refusal: ``{"message": message}`` with a 4xx ``status``."""
+        return cls(status=status, body={"message": message})
+
+
+class EndpointError(Exception):
+    """Raised by an endpoint's handler (or the host calls it makes) to answer ``status`` with
+    ``{"message": message}``: a 4xx for what the caller got wrong, with a message fit to show."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An HTTP endpoint a plugin serves (``register_endpoints``), at ``/api/<namespace>/<path>``.
+
+    ``handler(request, context)`` gets an EndpointRequest and the host's ``EndpointContext``
+    (settings, HTTP client, cache, issue search, create and link through the webhook's store) and
+    returns an EndpointResponse, or an awaitable of one; it may raise EndpointError.
+    ``namespace`` is the plugin's source name (or its own name); ``path`` is relative, without a
+    leading slash, and may not be ``webhook``.
+    ``scope``: ``"public"`` when the endpoint checks its caller itself (a signature over the body)
+    or only redirects to configured places, so the hub's token and login check and its CSRF check
+    are skipped; else ``"read"``, ``"write"`` or ``"admin"``, checked like the hub's own API.
+    ``timeout_seconds``: past it the caller gets 503 (the handler is cancelled). Bodies are
+    bounded by ``[hub] max_body_bytes`` (413), as for webhooks.
+    """
+
+    namespace: str
+    path: str
+    handler: Callable[..., Any]
+    methods: tuple[str, ...] = ("POST",)
+    scope: str = "public"
+    summary: str = ""
+    timeout_seconds: float = 5.0
+
+    @property
+    def url_path(self) -> str:
+        """Where the host mounts it."""
+        return f"/api/{self.namespace}/{self.path}"
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """Work a plugin wants done every ``interval_seconds`` by one hub process at a time
+    (``register_periodic``), such as reconciling with a source's API.
+
+    ``run(pipeline)`` gets a :class:`hub.pipeline.Pipeline` on the running hub (push deliveries,
+    find linked issues, ``settings``, ``http``, ``cache``) and returns a one-line note for the log
+    (or None). The worker of whichever process first finds it due runs it, holding a lease in the
+    database for ``interval_seconds``; a run is cancelled when it outlasts the interval.
+    """
+
+    name: str
+    interval_seconds: float
+    run: Callable[..., Awaitable[str | None]]

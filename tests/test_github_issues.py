@@ -269,12 +269,13 @@ async def test_the_suspected_cause_edits_the_github_body(hub_client):
 def test_the_sync_command_takes_an_age():
     import pytest
 
-    from hub.cli import build_parser
+    from hub.cli import parser_for
 
-    args = build_parser().parse_args(["github-issues", "sync", "--since", "12h"])
-    assert args.since.total_seconds() == 12 * 3600
+    argv = ["github-issues", "sync", "--since", "12h"]
+    assert parser_for(argv).parse_args(argv).since.total_seconds() == 12 * 3600
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["github-issues", "sync", "--since", "soon"])
+        argv = ["github-issues", "sync", "--since", "soon"]
+        parser_for(argv).parse_args(argv)
 
 
 async def test_a_token_without_the_scope_is_said_when_the_worker_starts(hub_client, caplog):

@@ -7,23 +7,24 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Any, Awaitable, Callable
 
-from hub import db
-from hub.auth.accounts import add_user, remove_user
-from hub.auth.passwords import PasswordError, read_password
 from hub.auth.scopes import SCOPES
-from hub.auth.tokens import TokenError, create_token, list_tokens, revoke_token
-from hub.bootstrap import load
-from hub.config import ConfigError
-from hub.models import as_utc
 
-__all__ = ["add_access_commands"]
+# The rest (database, accounts, tokens, config) is imported by the command that runs: building
+# the ``hub`` command's parser imports nothing heavy.
+
+__all__ = ["token_arguments", "user_arguments"]
 
 
 def _run(args: argparse.Namespace, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    import asyncio
+
+    from hub import db
+    from hub.auth.passwords import PasswordError
+    from hub.auth.tokens import TokenError
+    from hub.bootstrap import load
     from hub.cli import _upgrade  # the CLI's one-line database errors; imported late (cli imports this)
 
     settings, _pm = load(args.config)
@@ -39,11 +40,13 @@ def _run(args: argparse.Namespace, work: Callable[[Any], Awaitable[Any]]) -> Any
     try:
         return asyncio.run(main())
     except (TokenError, PasswordError) as exc:
-        raise ConfigError(str(exc)) from None
+        raise _error(str(exc)) from None
 
 
 def cmd_token_create(args: argparse.Namespace) -> None:
     """Create a token and print it (once)."""
+    from hub.auth.tokens import create_token
+
     secret = _run(args, lambda engine: create_token(engine, args.name, args.scope))
     print(f"created token {args.name!r} with scope {args.scope}; it is shown only now:", file=sys.stderr)
     print(secret)
@@ -51,6 +54,9 @@ def cmd_token_create(args: argparse.Namespace) -> None:
 
 def cmd_token_list(args: argparse.Namespace) -> None:
     """Print every token: name, scope, created, last used."""
+    from hub.auth.tokens import list_tokens
+    from hub.models import as_utc
+
     rows = _run(args, list_tokens)
     if not rows:
         print("no tokens", file=sys.stderr)
@@ -63,31 +69,37 @@ def cmd_token_list(args: argparse.Namespace) -> None:
 
 def cmd_token_revoke(args: argparse.Namespace) -> None:
     """Delete a token; it stops working at once, in every process."""
+    from hub.auth.tokens import revoke_token
+
     if not _run(args, lambda engine: revoke_token(engine, args.name)):
-        raise ConfigError(f"no token named {args.name!r}")
+        raise _error(f"no token named {args.name!r}")
     print(f"revoked token {args.name!r}", file=sys.stderr)
 
 
 def cmd_user_add(args: argparse.Namespace) -> None:
     """Create an account; the password comes from the terminal or the first line of standard input."""
+    from hub.auth.accounts import add_user
+    from hub.auth.passwords import PasswordError, read_password
+
     try:
         password = read_password()
     except PasswordError as exc:
-        raise ConfigError(str(exc)) from None
+        raise _error(str(exc)) from None
     _run(args, lambda engine: add_user(engine, args.name, password, args.scope))
     print(f"created account {args.name!r} with scope {args.scope}", file=sys.stderr)
 
 
 def cmd_user_remove(args: argparse.Namespace) -> None:
     """Delete an account and its sessions."""
+    from hub.auth.accounts import remove_user
+
     if not _run(args, lambda engine: remove_user(engine, args.name)):
-        raise ConfigError(f"no account named {args.name!r}")
+        raise _error(f"no account named {args.name!r}")
     print(f"removed account {args.name!r}", file=sys.stderr)
 
 
-def add_access_commands(commands: Any, config_help: str) -> None:
-    """Add ``token`` and ``user`` to the ``hub`` command's subparsers."""
-    token = commands.add_parser("token", help="API tokens: create, list, revoke")
+def token_arguments(token: argparse.ArgumentParser) -> None:
+    """``hub token``'s sub-commands: create, list, revoke."""
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
     create = token_commands.add_parser("create", help="create a token and print it (shown once)")
     create.add_argument("name", help="a name for the token (who or what uses it)")
@@ -98,8 +110,11 @@ def add_access_commands(commands: Any, config_help: str) -> None:
     revoke = token_commands.add_parser("revoke", help="delete a token (effective at once)")
     revoke.add_argument("name")
     revoke.set_defaults(func=cmd_token_revoke)
+    _config_option(create, listing, revoke)
 
-    user = commands.add_parser("user", help="accounts of people who sign in")
+
+def user_arguments(user: argparse.ArgumentParser) -> None:
+    """``hub user``'s sub-commands: add, remove."""
     user_commands = user.add_subparsers(dest="user_command", required=True, metavar="COMMAND")
     add = user_commands.add_parser("add", help="create an account (password from the terminal or stdin)")
     add.add_argument("name")
@@ -108,5 +123,17 @@ def add_access_commands(commands: Any, config_help: str) -> None:
     remove = user_commands.add_parser("remove", help="delete an account and its sessions")
     remove.add_argument("name")
     remove.set_defaults(func=cmd_user_remove)
-    for parser in (create, listing, revoke, add, remove):
-        parser.add_argument("--config", help=config_help)
+    _config_option(add, remove)
+
+
+def _config_option(*parsers: argparse.ArgumentParser) -> None:
+    from hub.cli import CONFIG_HELP
+
+    for parser in parsers:
+        parser.add_argument("--config", help=CONFIG_HELP)
+
+
+def _error(message: str) -> Exception:
+    from hub.types import CommandError
+
+    return CommandError(message)
