@@ -125,8 +125,10 @@ async def test_claimed_jobs_wait_on_github_together_not_one_after_another(hub_cl
     github = GatedGitHub()
     async with hub_client(raw=RAW, env=ENV, transport=httpx.MockTransport(github.handle), start_worker=True) as hc:
         identifiers = []
-        for issue_id in ("9001", "9002", "9003"):
-            payload = json.loads(sentry_body())
+        # First seen hours apart: three commit lists (one would be shared: test_bursts.py).
+        for issue_id, first_seen in (("9001", "2023-08-28T19:00:00Z"), ("9002", "2023-08-28T17:00:00Z"),
+                                     ("9003", "2023-08-28T15:00:00Z")):
+            payload = json.loads(sentry_body(first_seen))
             payload["data"]["issue"]["id"] = issue_id
             body = json.dumps(payload).encode()
             response = await hc.client.post("/api/sentry/webhook", content=body, headers=sentry_headers(body))

@@ -2,18 +2,27 @@
 
 Rate limits become :class:`hub.RetryLater` so the host waits exactly as long as GitHub asks;
 every other failure is a :class:`GitHubError` whose message names the request, never the token.
+Every request goes through the token's budget (hub_github.pacing: GitHub's secondary limits and
+the hour's reserve), and concurrent identical reads share one call (hub_github.flight).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Hashable
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
+from weakref import WeakKeyDictionary
 
 import httpx
 
 from hub import GiveUp, RetryLater, Unavailable
 from hub import Cache
+
+from hub_github.flight import SingleFlight
+from hub_github.pacing import READ_POINTS, WRITE_POINTS, Budget, budget_for, header_int, token_key
+from hub_github.settings import GithubSettings
 
 __all__ = ["ETAG_NAMESPACE", "GitHubClient", "GitHubError", "GitHubRefused", "GitHubUnavailable", "rate_limit_retry"]
 
@@ -69,12 +78,12 @@ def rate_limit_retry(response: httpx.Response) -> RetryLater | None:
         return None
     what = f"{response.request.method} {response.request.url.path}"
     headers = response.headers
-    retry_after = _int(headers.get("retry-after"))
+    retry_after = header_int(headers.get("retry-after"))
     if retry_after is not None:
         return RetryLater(f"GitHub secondary rate limit on {what}: retry after {retry_after}s",
                           after_seconds=float(retry_after))
     if headers.get("x-ratelimit-remaining") == "0":
-        reset = _int(headers.get("x-ratelimit-reset"))
+        reset = header_int(headers.get("x-ratelimit-reset"))
         if reset is not None:
             until = datetime.fromtimestamp(reset, timezone.utc)
             return RetryLater(f"GitHub rate limit exhausted on {what} until {until:%Y-%m-%dT%H:%M:%SZ}",
@@ -87,20 +96,39 @@ def rate_limit_retry(response: httpx.Response) -> RetryLater | None:
     return None
 
 
-class GitHubClient:
-    """Authenticated GET requests against one GitHub API base (github.com or Enterprise)."""
+#: Per event loop (a future belongs to one): the calls in flight of each token.
+_FLIGHTS: WeakKeyDictionary[asyncio.AbstractEventLoop, SingleFlight] = WeakKeyDictionary()
 
-    def __init__(self, http: httpx.AsyncClient, *, api_url: str, token: str, cache: Cache) -> None:
+
+def flights() -> SingleFlight:
+    """The calls to GitHub in flight in this process (its running event loop)."""
+    return _FLIGHTS.setdefault(asyncio.get_running_loop(), SingleFlight())
+
+
+class GitHubClient:
+    """Authenticated GET requests against one GitHub API base (github.com or Enterprise).
+
+    ``max_concurrent``: requests at once of this process with this token ([github]
+    max_concurrent_requests); clients of one token share it, whoever made them.
+    """
+
+    def __init__(self, http: httpx.AsyncClient, *, api_url: str, token: str, cache: Cache,
+                 max_concurrent: int | None = None) -> None:
         self._http = http
         self._api_url = api_url.rstrip("/")
         self._origin = httpx.URL(self._api_url).copy_with(path="/", query=None)
         self._cache = cache
+        self._key = token_key(self._api_url, token)
+        self._max_concurrent = max_concurrent or GithubSettings().max_concurrent_requests
         self._headers = {
             "Accept": "application/vnd.github+json",
             "Authorization": f"Bearer {token}",
             "X-GitHub-Api-Version": API_VERSION,
             "User-Agent": USER_AGENT,
         }
+
+    def _budget(self) -> Budget:
+        return budget_for(self._key, self._max_concurrent)
 
     def url(self, path: str) -> str:
         """The absolute URL of an API path such as ``/repos/o/r/commits``."""
@@ -110,6 +138,10 @@ class GitHubClient:
         """GET an API path and return its JSON body."""
         return _json(await self._get(self.url(path), params))
 
+    async def coalesced(self, key: Hashable, call: Callable[[], Awaitable[Any]]) -> Any:
+        """``await call()``, shared with every concurrent caller of ``key`` with this token."""
+        return await flights().run((self._key, key), call)
+
     async def get_conditional(
         self, path: str, params: Mapping[str, Any], keep: Callable[[Any], Any]
     ) -> Any:
@@ -117,8 +149,12 @@ class GitHubClient:
 
         ``keep`` reduces the body to what the caller uses; that reduction is what the cache
         stores (under the full URL, query included) and what is returned either way.
+        Concurrent callers of one URL (and ``keep``) share one request.
         """
         url = str(httpx.URL(self.url(path), params=params))
+        return await self.coalesced(("conditional", url, keep), lambda: self._get_conditional(url, keep))
+
+    async def _get_conditional(self, url: str, keep: Callable[[Any], Any]) -> Any:
         cached = await self._cache.get(ETAG_NAMESPACE, url)
         headers = {"If-None-Match": cached["etag"]} if cached else {}
         response = await self._get(url, None, headers)
@@ -162,10 +198,12 @@ class GitHubClient:
         are not followed: a write must not be replayed against another URL.
         """
         try:
-            response = await self._http.request(method, self.url(path), json=body, params=params,
-                                                headers=self._headers)
+            async with self._budget().request(READ_POINTS if method in ("GET", "HEAD", "OPTIONS") else WRITE_POINTS):
+                response = await self._http.request(method, self.url(path), json=body, params=params,
+                                                    headers=self._headers)
         except httpx.HTTPError as exc:
             raise GitHubUnavailable(f"GitHub request {method} {path} failed: {type(exc).__name__}: {exc}") from None
+        self._budget().note(response.headers)
         retry = rate_limit_retry(response)
         if retry is not None:
             raise retry
@@ -181,14 +219,16 @@ class GitHubClient:
         self, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str] | None = None
     ) -> httpx.Response:
         try:
-            response = await self._http.get(
-                url, params=params, headers={**self._headers, **(headers or {})},
-                # Renamed repositories answer 301; httpx drops Authorization on a cross-origin hop.
-                follow_redirects=True,
-            )
+            async with self._budget().request(READ_POINTS):
+                response = await self._http.get(
+                    url, params=params, headers={**self._headers, **(headers or {})},
+                    # Renamed repositories answer 301; httpx drops Authorization on a cross-origin hop.
+                    follow_redirects=True,
+                )
         except httpx.HTTPError as exc:
             path = httpx.URL(url).path
             raise GitHubUnavailable(f"GitHub request GET {path} failed: {type(exc).__name__}: {exc}") from None
+        self._budget().note(response.headers)
         retry = rate_limit_retry(response)
         if retry is not None:
             raise retry
@@ -236,9 +276,3 @@ def _message(response: httpx.Response) -> str:
             message = f"{message} ({'; '.join(details)})"
     return " ".join(str(message).split())[:300] if message else ""
 
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None

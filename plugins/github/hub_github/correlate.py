@@ -25,6 +25,11 @@ __all__ = [
 ]
 
 COMMIT_NAMESPACE = "github.commit"
+#: The commit list is asked for a window widened to these steps and cut to the exact window
+#: here: the issues of one deploy, first seen minutes apart, share one list (and its ETag).
+LIST_STEP = timedelta(minutes=10)
+#: GitHub's largest page: room for the commits of the widened edges besides ``max_commits``.
+LIST_PAGE = 100
 # Commits never change; the TTL only keeps the shared cache table from growing forever.
 COMMIT_TTL_SECONDS = 30 * 24 * 3600
 # One page of deployments, newest first: enrichment runs minutes after an error appears, so the
@@ -63,14 +68,36 @@ def api_time(value: datetime) -> str:
 
 
 async def list_commit_shas(client: GitHubClient, repo: str, window: Window, max_commits: int) -> list[str]:
-    """The shas of the newest commits (at most ``max_commits``) of the default branch in the window."""
-    params = {"since": api_time(window.since), "until": api_time(window.until), "per_page": max_commits}
-    shas = await client.get_conditional(f"/repos/{repo}/commits", params, keep=_shas)
-    return shas[:max_commits]
+    """The shas of the newest commits (at most ``max_commits``) of the default branch in the window.
+
+    GitHub is asked for the window widened to whole ``LIST_STEP``s, a full page of it; the commits
+    outside the exact window are dropped here (by committer date, as GitHub filters). Exact unless
+    more than ``LIST_PAGE - max_commits`` commits landed in the minutes just after the window.
+    """
+    since, until = _floor(window.since), _floor(window.until)
+    if until < window.until:
+        until += LIST_STEP
+    params = {"since": api_time(since), "until": api_time(until), "per_page": LIST_PAGE}
+    listed = await client.get_conditional(f"/repos/{repo}/commits", params, keep=_dated_shas)
+    inside = [item["sha"] for item in listed
+              if item["date"] is None or window.since <= datetime.fromisoformat(item["date"]) <= window.until]
+    return inside[:max_commits]
+
+
+def _floor(moment: datetime) -> datetime:
+    step = LIST_STEP.total_seconds()
+    return datetime.fromtimestamp(moment.timestamp() // step * step, timezone.utc)
 
 
 async def fetch_commit(client: GitHubClient, cache: Cache, repo: str, sha: str, max_pages: int) -> Commit:
-    """One commit with its files (following the file pages of large commits), cached by sha."""
+    """One commit with its files (following the file pages of large commits), cached by sha.
+
+    Concurrent enrichments (a burst of one deploy's issues) fetch each commit once together.
+    """
+    return await client.coalesced(("commit", repo, sha), lambda: _fetch_commit(client, cache, repo, sha, max_pages))
+
+
+async def _fetch_commit(client: GitHubClient, cache: Cache, repo: str, sha: str, max_pages: int) -> Commit:
     key = f"{repo}@{sha}"
     cached = await cache.get(COMMIT_NAMESPACE, key)
     if cached is not None:
@@ -144,8 +171,15 @@ async def correlate(
     return Correlation(commits=ordered, deployments=deployments, matches=matches, stack_files=stack_files)
 
 
-def _shas(body: Any) -> list[str]:
-    return [item["sha"] for item in _list(body)]
+def _dated_shas(body: Any) -> list[dict[str, Any]]:
+    kept = []
+    for item in _list(body):
+        git = item.get("commit") or {}
+        # The committer date is what GitHub's since/until filter on (hub_github.models.Commit).
+        date = parse_datetime((git.get("committer") or {}).get("date")) or \
+            parse_datetime((git.get("author") or {}).get("date"))
+        kept.append({"sha": item["sha"], "date": date.isoformat() if date else None})
+    return kept
 
 
 def _deployments(body: Any) -> list[dict[str, Any]]:

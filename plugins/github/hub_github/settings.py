@@ -110,6 +110,8 @@ class GithubSettings(BaseModel):
     # GitHub lists at most 3000 files of a commit, 300 a page.
     max_file_pages: int = Field(10, ge=1, le=10)
     max_deployments: int = Field(5, ge=0)
+    #: Requests to GitHub at once, per hub process (GitHub allows 100 per token, all its users together).
+    max_concurrent_requests: int = Field(20, ge=1, le=100)
     deployment_margin_minutes: int = Field(15, ge=0)
     repos: dict[str, str] = {}
     #: ``X-Hub-Signature-256`` of ``POST /api/github/webhook`` is checked with it (GITHUB_WEBHOOK_SECRET).
