@@ -90,5 +90,11 @@ class Hub:
                 hub.worker = Worker(hub)
                 hub.worker.start()
                 opened.push_async_callback(hub.worker.stop)
+                # Plugins' periodic work (register_periodic), one process at a time (hub.periodic).
+                from hub.periodic import PeriodicRunner
+
+                periodic = PeriodicRunner(hub)
+                periodic.start()
+                opened.push_async_callback(periodic.stop)
             yield hub
 

@@ -57,9 +57,8 @@ def own_logins(settings: GithubSettings) -> set[str]:
 
 
 def hub_url(config: Settings, identifier: str) -> str:
-    """The issue's console page (``[auth] public_url``, else where the hub listens)."""
-    base = config.auth.public_url or f"http://{config.hub.host}:{config.hub.port}"
-    return f"{base.rstrip('/')}/issues/{identifier}"
+    """The issue's console page (``[hub] public_url``, else where the hub listens)."""
+    return config.issue_url(identifier)
 
 
 def issue_body(issue: IssueView, config: Settings) -> str:
@@ -213,7 +212,8 @@ async def publish(issue: IssueView, link: LinkView | None, links: Sequence[LinkV
     settings: GithubSettings = config.plugin("github")
     if settings.token is None:
         raise GiveUp("[github.issues] is enabled but GITHUB_TOKEN is not set")
-    client = GitHubClient(http, api_url=settings.api_url, token=settings.token.get_secret_value(), cache=cache)
+    client = GitHubClient(http, api_url=settings.api_url, token=settings.token.get_secret_value(), cache=cache,
+                          max_concurrent=settings.max_concurrent_requests)
     issues = IssuesClient(client, settings)
     created: ExternalLinkDraft | None = None
     if link is None:

@@ -52,6 +52,18 @@ def _updates(action: str, settings: SentrySettings) -> bool:
     }.get(action, False)
 
 
+def _own_change(parsed: IssuePayload, settings: SentrySettings) -> bool:
+    """Whether the delivery reports what the hub itself did through the integration's token.
+
+    Sentry names an integration's change with the actor ``{"type": "application", "id": <the app's
+    uuid>}`` (``AppPlatformEvent.get_actor``; its own automatic changes use the id ``sentry``).
+    Only with ``sync_back`` does the hub change Sentry issues, so only then is it the hub's own.
+    """
+    actor = parsed.payload.get("actor")
+    actor = actor if isinstance(actor, Mapping) else {}
+    return settings.sync_back and actor.get("type") == "application" and actor.get("id") not in (None, "", "sentry")
+
+
 def _issue_decision(parsed: IssuePayload, settings: SentrySettings) -> Decision:
     action, substatus = parsed.action, parsed.substatus
     summary = f"resource=issue, action={action}, substatus={substatus}, issue={parsed.short_id}"
@@ -60,6 +72,9 @@ def _issue_decision(parsed: IssuePayload, settings: SentrySettings) -> Decision:
         response["sentry"]["notes"] = list(parsed.notes)
     creates = (action == "created" and substatus != "ongoing") or (
         action == "unresolved" and substatus in _CREATING_UNRESOLVED)
+    if not creates and _own_change(parsed, settings):
+        return _skip(f"action={action} was made by this integration (the hub's own change sent back to Sentry): "
+                     f"not applied again", action, substatus)
     if creates:
         return Decision("create", external_id=parsed.id, response=response, summary=summary)
     if _updates(action, settings):

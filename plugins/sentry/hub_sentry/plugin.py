@@ -10,7 +10,7 @@ from typing import Any, Mapping
 import httpx
 
 from hub import Change, Decision, IssueDraft, IssueView, LinkView, ReceivedDelivery, Source, Verdict, hookimpl
-from hub import Settings
+from hub import Cache, Command, Periodic, Settings, Sink
 from hub import parse_datetime
 
 from hub_sentry.alerts import (
@@ -22,7 +22,13 @@ from hub_sentry.alerts import (
     read_event_alert,
     read_metric_alert,
 )
+from hub_sentry.components.endpoints import ENDPOINTS
+from hub_sentry.components.rule_settings import apply_to_changes, apply_to_draft, settings_of_delivery
+from hub_sentry.components.schema import schema_command
+from hub_sentry import syncback
+from hub_sentry.commands import BACKFILL, periodic_reconcile
 from hub_sentry.decisions import PREFIX, decide
+from hub_sentry.installation import decide_installation, noted
 from hub_sentry.issue import build_draft
 from hub_sentry.lifecycle import event_alert_changes, issue_changes, map_assignee, metric_alert_changes
 from hub_sentry.payload import IssuePayload, mapping, read_issue_payload, resource_of
@@ -68,6 +74,20 @@ def register_sources():
 
 
 @hookimpl
+def register_endpoints():
+    """What Sentry's UI components call: ``/api/sentry/issue-link/{create,link,search}``,
+    ``/api/sentry/alert-rule-action``, ``/api/sentry/stacktrace-link`` (hub_sentry.components)."""
+    return ENDPOINTS
+
+
+@hookimpl(specname="register_commands")
+def register_schema_command():
+    """``hub sentry schema``: the UI-component schema to paste into the integration (beside the
+    other ``hub sentry`` commands, registered on their own)."""
+    return [schema_command()]
+
+
+@hookimpl
 def check_config(config: Settings) -> list[str]:
     """No secret: refuse to start if ``require_signature``, else warn loudly that anyone can post."""
     settings = _settings(config)
@@ -108,7 +128,12 @@ def accept_webhook(source: str, headers: Mapping[str, str], payload: Any, config
     """The seed's event tables and the project filter."""
     if source != "sentry":
         return None
-    return decide(headers, payload, _settings(config))
+    if headers.get("sentry-hook-resource") == "installation":
+        decision = decide_installation(payload)
+    else:
+        decision = decide(headers, payload, _settings(config))
+    # Every delivery names the installation: the sink files external issues under it.
+    return decision if decision.kind == "reject" else noted(decision, payload)
 
 
 def _read(delivery: ReceivedDelivery | None, kind: type, reader: Any, payload: Any) -> Any:
@@ -130,7 +155,9 @@ def build_issue(source: str, payload: Any, config: Settings, delivery: ReceivedD
     settings = _settings(config)
     kind = resource_of(payload)
     if kind == "metric_alert":
-        return metric_alert_draft(_read(delivery, MetricAlert, read_metric_alert, payload))
+        # The alert rule's own settings (the hub's alert-rule action) decide over the defaults.
+        return apply_to_draft(metric_alert_draft(_read(delivery, MetricAlert, read_metric_alert, payload)),
+                              settings_of_delivery(payload, kind))
     if kind == "event_alert":
         # The event becomes an issue payload of its own, read once here.
         parsed = read_issue_payload(event_issue_payload(_read(delivery, EventAlert, read_event_alert, payload)))
@@ -142,7 +169,7 @@ def build_issue(source: str, payload: Any, config: Settings, delivery: ReceivedD
         agent, _shown = map_assignee(parsed.issue.get("assignedTo"), settings)
         if agent is not None:
             draft = replace(draft, assignee=agent)
-    return draft
+    return apply_to_draft(draft, settings_of_delivery(payload, kind))
 
 
 @hookimpl
@@ -154,9 +181,11 @@ def external_update(source: str, payload: Any, issue: IssueView, config: Setting
     settings = _settings(config)
     kind = resource_of(payload)
     if kind == "metric_alert":
-        return metric_alert_changes(_read(delivery, MetricAlert, read_metric_alert, payload), issue)
+        return apply_to_changes(metric_alert_changes(_read(delivery, MetricAlert, read_metric_alert, payload), issue),
+                                issue, settings_of_delivery(payload, kind))
     if kind == "event_alert":
-        return event_alert_changes(_read(delivery, EventAlert, read_event_alert, payload))
+        return apply_to_changes(event_alert_changes(_read(delivery, EventAlert, read_event_alert, payload)),
+                                issue, settings_of_delivery(payload, kind))
     return issue_changes(_read(delivery, IssuePayload, read_issue_payload, payload), issue, settings)
 
 
@@ -191,3 +220,42 @@ def first_seen(link: LinkView, payload: Any) -> datetime | None:
     if "event" in data and "issue" not in data:
         return parse_datetime(mapping(data.get("event")).get("datetime"))
     return parse_datetime(mapping(data.get("issue")).get("firstSeen"))
+
+
+@hookimpl
+def register_sinks(config: Settings | None) -> list[Sink]:
+    """The ``sentry`` sink (the link in Sentry, status back) while it has something to do."""
+    if config is None or syncback.enabled(config):
+        return [syncback.SINK]
+    return []
+
+
+# Synchronous hookimpls that return a coroutine only for their own sink: another sink's job
+# never makes (and leaves un-awaited) a coroutine of this plugin.
+@hookimpl
+def check_sink(sink: str, config: Settings, http: httpx.AsyncClient) -> Any:
+    """At the worker's start: the token's scopes (``GET /api/0/``) and the organisation answer."""
+    if sink != syncback.SINK.name:
+        return None
+    return syncback.check(config, http)
+
+
+@hookimpl
+def publish_issue(sink: str, issue: IssueView, link: LinkView | None, changes: list[Change],
+                  config: Settings, http: httpx.AsyncClient, cache: Cache) -> Any:
+    """Link the Sentry issue to the hub's, and send its status back (hub_sentry.syncback)."""
+    if sink != syncback.SINK.name:
+        return None
+    return syncback.publish(issue, link, changes, config, http, cache)
+
+
+@hookimpl
+def register_commands() -> list[Command]:
+    """``hub sentry backfill``."""
+    return [BACKFILL]
+
+
+@hookimpl
+def register_periodic(config: Settings) -> list[Periodic]:
+    """The reconcile with Sentry's API every ``[sentry] reconcile_interval_minutes`` (off by default)."""
+    return periodic_reconcile(config)

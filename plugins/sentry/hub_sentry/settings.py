@@ -56,6 +56,16 @@ class SentrySettings(BaseModel):
     event_alerts: bool = True
     #: ``[sentry.assignees]``: Sentry user email, user name or ``team:<slug>`` -> hub agent.
     assignees: dict[str, str] = {}
+    # Both ways (hub_sentry.syncback, hub_sentry.backfill).
+    #: Show each hub issue in Sentry as the Sentry issue's external issue (needs the token with
+    #: event:write and ``[hub] public_url``).
+    link_issues: bool = True
+    #: Resolve, reopen and assign the Sentry issue when the hub issue is (needs event:write).
+    sync_back: bool = False
+    #: Reconcile with Sentry's API every this many minutes (the worker; 0: off).
+    reconcile_interval_minutes: float = Field(0, ge=0)
+    #: How far back each periodic reconcile looks (Sentry's lastSeen), in hours.
+    reconcile_window_hours: float = Field(24, gt=0)
 
     @field_validator("api_url", "web_url")
     @classmethod

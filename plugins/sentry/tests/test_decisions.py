@@ -79,7 +79,7 @@ def test_received_line_names_the_delivery(settings, caplog):
     assert "[Sentry Webhook] Received: resource=issue, action=created, substatus=new, issue=IPE-1" in caplog.text
 
 
-@pytest.mark.parametrize("resource", ["error", "comment", "installation"])
+@pytest.mark.parametrize("resource", ["error", "comment"])
 def test_other_resources_are_skipped(settings, resource):
     decision = accept(settings, {"action": "created", "data": {}}, headers={"sentry-hook-resource": resource})
     assert (decision.kind, decision.reason) == ("skip", f"resource {resource} is not handled")
