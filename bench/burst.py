@@ -91,12 +91,14 @@ def _one(options: Options, database: str, workdir: Path, pg: Postgres | None, ru
             spec = LoadSpec(port=hub.port, secret=SECRET, request_ids=f"bench-{run_state.token}-burst-{short}",
                             connections=min(options.connections, count), duration=0, mode="once", id_start=1,
                             count=count, expect="created", first_seen_spread=FIRST_SEEN_SPREAD_SECONDS)
+            cpu = hub.cpu_seconds()
             started = time.monotonic()
             posted = run_state.load(Contender("burst", target, "once", "created"), spec)
             posted.pop("latencies_us")
             _say(f"bench: burst on {short}: {posted['statuses']} in {posted['seconds']:.1f} s; waiting for enrichment")
             states = _wait_for_jobs(url, count, options.burst_timeout)
             wall = time.monotonic() - started
+            cpu = hub.cpu_seconds() - cpu
             seconds = [float(row[0]) for row in fetch_rows(
                 url, f"SELECT {_seconds_sql(database)} FROM hub_job WHERE kind = 'enrich' AND status = 'done'")]
             attempts = fetch_rows(url, "SELECT coalesce(sum(attempts), 0) FROM hub_job WHERE kind = 'enrich'")[0][0]
@@ -110,6 +112,8 @@ def _one(options: Options, database: str, workdir: Path, pg: Postgres | None, ru
         "database": database, "issues": count, "github_delay_s": options.github_delay,
         "posted_seconds": posted["seconds"], "post_errors": posted["errors"], "post_samples": posted["error_samples"],
         **time_to_enriched(seconds, count), "wall_s": round(wall, 2), "jobs": states,
+        # The hub's CPU from the first delivery to the last enrichment (both paths), per issue.
+        "hub_cpu_ms_per_issue": round(1000 * cpu / count, 2),
         "job_attempts": int(attempts), "github_calls": stats["requests"],
         "github_calls_per_issue": round(stats["requests"] / count, 3),
         "github_peak_concurrent": stats["peak_concurrent"], "github_peak_per_minute": stats["peak_per_minute"],

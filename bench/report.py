@@ -157,13 +157,13 @@ def document(results: dict[str, Any], settings: dict[str, Any], postgres_version
 def burst_table(rows: list[dict[str, Any]]) -> str:
     """The Markdown table of a ``--burst`` run: time to enriched and GitHub calls, per database."""
     lines = ["| database | issues | posted in s | enriched | p50 s | p99 s | all s | GitHub calls | calls/issue | "
-             "peak at once | peak a minute |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "peak at once | peak a minute | hub CPU ms/issue |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in rows:
         cells = [row["database"], row["issues"], f"{row['posted_seconds']:.1f}", row["enriched"],
                  *(f"{row[key]:.1f}" if row[key] is not None else "-" for key in ("p50_s", "p99_s", "all_s")),
                  row["github_calls"], f"{row['github_calls_per_issue']:.2f}", row["github_peak_concurrent"],
-                 row["github_peak_per_minute"]]
+                 row["github_peak_per_minute"], f"{row['hub_cpu_ms_per_issue']:.1f}"]
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     return "\n".join(lines)
 

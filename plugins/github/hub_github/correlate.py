@@ -74,9 +74,11 @@ async def list_commit_shas(client: GitHubClient, repo: str, window: Window, max_
     outside the exact window are dropped here (by committer date, as GitHub filters). Exact unless
     more than ``LIST_PAGE - max_commits`` commits landed in the minutes just after the window.
     """
-    since, until = _floor(window.since), _floor(window.until)
+    until = _floor(window.until)
     if until < window.until:
         until += LIST_STEP
+    # Both ends from the step of ``until``: errors first seen in one step share one URL.
+    since = until - (window.until - window.since) - LIST_STEP
     params = {"since": api_time(since), "until": api_time(until), "per_page": LIST_PAGE}
     listed = await client.get_conditional(f"/repos/{repo}/commits", params, keep=_dated_shas)
     inside = [item["sha"] for item in listed

@@ -91,7 +91,7 @@ async def test_hook_enrich_description_writes_the_seed_layout(enrich, fake_githu
     section = await enrich(settings, first_seen=COMMITS_SEEN, stack=stack)
     assert section == Section(key="suspected-cause", markdown=golden("pygithub-commits-and-deployments.md"))
     assert fake_github.paths() == [
-        f"/repos/{REPO}/commits?since=2020-08-23T19%3A00%3A00Z&until=2023-08-28T19%3A00%3A00Z&per_page=100",
+        f"/repos/{REPO}/commits?since=2020-08-23T18%3A50%3A00Z&until=2023-08-28T19%3A00%3A00Z&per_page=100",
         f"/repos/{REPO}/commits/{SHA}",
         f"/repositories/3544490/commits/{SHA}?page=2&per_page=2",
         f"/repos/{REPO}/deployments?per_page=100",
@@ -165,26 +165,29 @@ async def test_hook_enrich_description_window_ends_at_first_seen(enrich, fake_gi
     fake_github.respond("GET", "/repos/o/r/commits", json_body=[])
     fake_github.respond("GET", "/repos/o/r/deployments", json_body=[])
     # 13:30:00.75 in Zurich (CET) is 12:30:00 UTC: whole seconds, UTC, 48 hours back, a full
-    # page (the commits after first_seen are dropped by the hub: test_bursts.py).
+    # page (the commits outside the window are dropped by the hub: test_bursts.py).
     first_seen = datetime(2024, 12, 13, 13, 30, 0, 750000, tzinfo=ZoneInfo("Europe/Zurich"))
     await enrich(configure(repo="o/r"), first_seen=first_seen)
     params = dict(fake_github.requests[0].url.params)
-    assert params == {"since": "2024-12-11T12:30:00Z", "until": "2024-12-13T12:30:00Z", "per_page": "100"}
-    # Another error of the same deploy, first seen minutes later: the same list (LIST_STEP).
-    await enrich(configure(repo="o/r"), first_seen=first_seen + timedelta(minutes=4, seconds=59))
-    assert dict(fake_github.requests[2].url.params) == {"since": "2024-12-11T12:30:00Z",
-                                                         "until": "2024-12-13T12:40:00Z", "per_page": "100"}
+    assert params == {"since": "2024-12-11T12:20:00Z", "until": "2024-12-13T12:30:00Z", "per_page": "100"}
+    # Errors of one deploy, first seen minutes apart in one step (LIST_STEP): one list.
+    for later in (timedelta(seconds=1), timedelta(minutes=9, seconds=59)):
+        await enrich(configure(repo="o/r"), first_seen=first_seen + later)
+    assert [dict(request.url.params) for request in fake_github.requests[2::2]] == [
+        {"since": "2024-12-11T12:30:00Z", "until": "2024-12-13T12:40:00Z", "per_page": "100"}] * 2
 
 
 async def test_commit_list_window_matches_the_recorded_since_and_until(
         fake_github, cache, configure, token, fixture_data):
-    # The fake answers this recording only for since=2013-03-01T00:00:00Z&until=2013-03-31T00:00:00Z.
-    fake_github.serve("list-commits-since-until.json")
+    # The fake answers this recording only for until=2013-03-31T00:00:00Z (recorded with
+    # since=2013-03-01T00:00:00Z; the hub asks one step earlier and cuts: LIST_STEP).
+    fake_github.serve("list-commits-since-until.json", ignore=("since",))
     github = configure(repo=REPO, lookback_hours=30 * 24).plugin("github")
     client = GitHubClient(fake_github.client(), api_url=github.api_url, token=token, cache=cache)
     window = Window.before(datetime(2013, 3, 31, 0, 0, tzinfo=timezone.utc), github)
     shas = await list_commit_shas(client, REPO, window, github.max_commits)
     assert fake_github.statuses == [200]  # one page
+    assert fake_github.requests[0].url.params["since"] == "2013-02-28T23:50:00Z"
     recorded = fixture_data("list-commits-since-until.json")["exchanges"][0]["response"]["body"]
     assert shas == [c["sha"] for c in recorded][:20]
 
