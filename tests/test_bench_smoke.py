@@ -54,6 +54,30 @@ def test_bench_smoke_run_on_sqlite(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_bench_burst_runs_end_to_end_on_sqlite(tmp_path: Path) -> None:
+    """``--burst``: every issue of a small burst enriched, its times and GitHub's calls reported."""
+    output = tmp_path / "burst.json"
+    argv = [sys.executable, "-m", "bench", "--only", "sqlite", "--burst", "8", "--github-delay", "0.05",
+            "--connections", "4", "--burst-timeout", "60", "--output", str(output)]
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    done = subprocess.run(argv, check=False, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TMPDIR": str(private_tmp)})
+    assert done.returncode == 0, done.stdout + done.stderr[-4000:]
+    document = json.loads(output.read_text())
+    assert document["kind"] == "burst" and document["settings"]["burst"] == 8
+    [row] = document["burst"]
+    assert row["database"] == "sqlite" and row["post_errors"] == 0
+    assert row["enriched"] == 8 and row["jobs"] == {"done": 8}
+    assert 0 < row["p50_s"] <= row["p99_s"] <= row["all_s"]
+    # The fake GitHub lists five commits: each fetched once, however the jobs overlapped.
+    assert row["github_by_route"]["/repos/bench/bench/commits/N"] == 5
+    assert row["github_calls"] == sum(row["github_by_route"].values()) > 0
+    assert "| sqlite | 8 |" in done.stdout and "enriched, the slowest after" in done.stdout
+    assert list(private_tmp.glob("hub-bench-*")) == []
+
+
+@pytest.mark.slow
 def test_reads_at_scale_runs_end_to_end_on_a_small_preload(tmp_path: Path, postgres_url: str) -> None:
     """``--reads-at-scale`` with a tiny preload: its SQL fills a migrated database, every list answers
     200 on both hubs, ingest runs without an error, the JSON has every list."""
