@@ -66,17 +66,25 @@ async def test_hook_register_periodic_runs_in_one_of_two_processes_per_interval(
         await second.stop()
 
 
-async def test_a_failing_run_is_logged_and_the_next_interval_runs_again(hub_client, caplog):
+def _stub_hub(pm):
+    """What a run needs of the hub, without a database: its plugins and settings."""
+    from types import SimpleNamespace
+
+    from support import make_settings
+
+    return SimpleNamespace(pm=pm, settings=make_settings("sqlite+aiosqlite:///unused.db", pm=pm))
+
+
+async def test_a_failing_run_is_logged_and_the_next_interval_runs_again(caplog):
     plugin = Counting(fail=True)
     pm = build_plugin_manager()
     pm.register(plugin)
-    async with hub_client(pm=pm) as hc:
-        runner = PeriodicRunner(hc.hub, clock=lambda: T0)
-        assert await runner.run(runner.periodics[0]) is None
-        assert "Periodic test.count failed: RuntimeError: the outside API is down" in caplog.text
+    runner = PeriodicRunner(_stub_hub(pm), clock=lambda: T0)
+    assert await runner.run(runner.periodics[0]) is None
+    assert "Periodic test.count failed: RuntimeError: the outside API is down" in caplog.text
 
 
-async def test_a_run_that_outlasts_its_interval_is_stopped(hub_client, caplog):
+async def test_a_run_that_outlasts_its_interval_is_stopped(caplog):
     pm = build_plugin_manager()
 
     class Slow:
@@ -85,7 +93,6 @@ async def test_a_run_that_outlasts_its_interval_is_stopped(hub_client, caplog):
             return [Periodic(name="test.slow", interval_seconds=0.05, run=lambda pipeline: asyncio.sleep(30))]
 
     pm.register(Slow())
-    async with hub_client(pm=pm) as hc:
-        runner = PeriodicRunner(hc.hub)
-        assert await runner.run(runner.periodics[0]) is None
-        assert "outlasted its interval" in caplog.text
+    runner = PeriodicRunner(_stub_hub(pm))
+    assert await runner.run(runner.periodics[0]) is None
+    assert "outlasted its interval" in caplog.text
