@@ -178,3 +178,47 @@ def test_non_finite_numbers_anywhere(database_url):
             check(client, rows, body)
 
         non_finite()
+
+
+# parse_payload decodes with msgspec and falls back to the standard library, whose verdict is
+# the rule: what either takes, the hub takes as the standard library reads it.
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | ANY_TEXT,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(ANY_TEXT, children, max_size=4),
+    max_leaves=20)
+
+
+def _standard(body: bytes) -> Any:
+    from hub.ingest import _parse_strictly
+
+    try:
+        return ("ok", _parse_strictly(body))
+    except ValueError:
+        return ("refused", None)
+
+
+def _hub(body: bytes) -> Any:
+    from hub.ingest import parse_payload
+
+    try:
+        return ("ok", parse_payload(body))
+    except ValueError:
+        return ("refused", None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON_VALUES, st.booleans())
+def test_parsing_agrees_with_the_standard_library_on_json(value, ascii_only):
+    body = json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    assert _hub(body) == _standard(body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=64), st.text(alphabet='{}[]":,.-+eE0123456789 \\u\x00tfnalsrNIy', max_size=40)
+                 .map(lambda text: text.encode("utf-8", "surrogatepass"))))
+def test_parsing_agrees_with_the_standard_library_on_near_json(body):
+    verdict, value = _hub(body)
+    expected, standard_value = _standard(body)
+    assert verdict == expected
+    if verdict == "ok":
+        assert json.dumps(value, sort_keys=True) == json.dumps(standard_value, sort_keys=True)
