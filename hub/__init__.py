@@ -7,6 +7,7 @@
 #: marker plugins put on their hook implementations, is made on first use.
 _LAZY = {
     "Cache": "hub.cache",
+    "EndpointContext": "hub.context",
     "MemoryCache": "hub.cache",
     "Settings": "hub.config",
     "ReceivedDelivery": "hub.delivery",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 from urllib.parse import quote
@@ -25,6 +24,7 @@ from hub.auth.guard import authorize
 from hub.auth.keys import server_key
 from hub.config import Settings
 from hub.console import CONSOLE_HANDLERS, static_files
+from hub.endpoints import endpoint_handlers, registered_endpoints
 from hub.ingest import DATABASE_ERRORS
 from hub.metrics import metrics, observe_response, sampling_pools
 from hub.plugins import sources
@@ -59,9 +59,8 @@ def _not_authorized(request: Request, exc: NotAuthorizedException) -> Response:
 
 
 def first_run_url(settings: Settings, secret: str) -> str:
-    """The first admin's login link, at ``[auth] public_url`` or where ``hub serve`` listens."""
-    base = settings.auth.public_url or os.environ.get("HUB_LISTEN_URL") or f"http://{settings.hub.host}:{settings.hub.port}"
-    return f"{base.rstrip('/')}/login/first-run?token={secret}"
+    """The first admin's login link, at the hub's public URL (``Settings.public_base``)."""
+    return f"{settings.public_base()}/login/first-run?token={secret}"
 
 
 def create_app(
@@ -103,8 +102,10 @@ def create_app(
     for handler in webhooks:
         # Authenticated by the source's own signature, and posted by servers, not browsers.
         handler.opt.update(scope_opt(PUBLIC, **{EXCLUDE_KEY: True}))
+    # Plugins' own endpoints (Sentry's UI components): each declares its scope (hub.endpoints).
+    endpoints = endpoint_handlers(registered_endpoints(pm, settings))
     return Litestar(
-        route_handlers=[*webhooks, health, metrics, list_issues, get_issue, update_issue, add_comment, tokens, retry_job,
+        route_handlers=[*webhooks, *endpoints, health, metrics, list_issues, get_issue, update_issue, add_comment, tokens, retry_job,
                         login_form, login, first_run, logout, *CONSOLE_HANDLERS, static_files()],
         lifespan=[lifespan],
         guards=[authorize],

@@ -185,6 +185,8 @@ class SourceConformance:
         for plugin in serving:
             for name, function in inspect.getmembers(plugin, callable):
                 if hasattr(function, "hub_impl"):
+                    # ``@hookimpl(specname=...)`` implements a hook under another function name.
+                    name = function.hub_impl.get("specname") or name
                     assert hasattr(hookspecs, name), f"{name} is not a hub hook"
                     assert (function.__doc__ or "").strip(), f"hook {name} of {self.source} has no docstring"
 

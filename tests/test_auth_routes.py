@@ -19,6 +19,15 @@ PUBLIC_ROUTES = {
     ("GET", "/login/first-run"),
     # The console's stylesheet: the login page needs it before anyone is signed in; no data in it.
     ("GET", "/static/{file_path:path}"),
+    # Sentry's UI components (docs/sentry.md): called by Sentry's servers, each request checked
+    # against Sentry-App-Signature by the plugin before anything is read or written.
+    ("POST", "/api/sentry/issue-link/create"),
+    ("POST", "/api/sentry/issue-link/link"),
+    ("GET", "/api/sentry/issue-link/search"),
+    ("POST", "/api/sentry/alert-rule-action"),
+    # Opened by a person's browser from a stack frame, unsigned: it only redirects to a
+    # repository of [github] (nothing read from the hub's issues, nothing written).
+    ("GET", "/api/sentry/stacktrace-link"),
 }
 
 

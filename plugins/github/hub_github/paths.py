@@ -10,22 +10,28 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-__all__ = ["matching_files", "normalise", "paths_match"]
+__all__ = ["matching_files", "normalise", "paths_match", "segments"]
 
 # "webpack:///", "webpack://app-name/", "app:///", "https://example.com" ... up to the path.
-_SCHEME_AND_HOST = re.compile(r"^[a-z][a-z0-9+.-]*://[^/]*")
-_DRIVE = re.compile(r"^[a-z]:(?=/)")
+_SCHEME_AND_HOST = re.compile(r"^[a-z][a-z0-9+.-]*://[^/]*", re.IGNORECASE)
+_DRIVE = re.compile(r"^[a-z]:(?=/)", re.IGNORECASE)
 # Segments that say where a path starts, not where the file is.
 _SKIPPED = {"", ".", "..", "~"}
 
 
-def normalise(path: str) -> tuple[str, ...]:
-    """Split a stack or repository path into lower-case segments, without prefixes or roots."""
-    text = path.strip().replace("\\", "/").lower()
+def segments(path: str) -> tuple[str, ...]:
+    """Split a stack or repository path into its segments, without the prefixes builds and runtimes
+    put in front (scheme and host, drive, ``./``, ``~``) or a query; case kept."""
+    text = path.strip().replace("\\", "/")
     text = _SCHEME_AND_HOST.sub("", text, count=1)
     text = _DRIVE.sub("", text, count=1)
     text = re.split(r"[?#]", text, maxsplit=1)[0]
     return tuple(segment for segment in text.split("/") if segment not in _SKIPPED)
+
+
+def normalise(path: str) -> tuple[str, ...]:
+    """Split a stack or repository path into lower-case segments, without prefixes or roots."""
+    return tuple(segment.lower() for segment in segments(path))
 
 
 def paths_match(stack_path: str, repo_file: str) -> bool:

@@ -18,6 +18,7 @@ from hub import Settings
 from hub_github import issues as mirror
 from hub_github import webhook
 from hub_github.client import GitHubClient, GitHubError
+from hub_github.code_links import code_url
 from hub_github.correlate import Window, api_time, correlate
 from hub_github.render import render_section
 from hub_github.settings import CONFIG_SECTION, GithubSettings
@@ -74,6 +75,12 @@ def _issues_problems(settings: GithubSettings) -> list[str]:
 
 
 @hookimpl
+def code_link(project: str | None, path: str, line: int | None, commit: str | None, config: Settings) -> str | None:
+    """The file on GitHub, in ``project``'s repository (``[github.repos]``, else ``[github] repo``)."""
+    return code_url(config.plugin("github"), project, path, line, commit)
+
+
+@hookimpl
 def register_sources() -> list[Source]:
     """``/api/github/webhook``: GitHub's issues and issue_comment events for mirrored issues."""
     return [webhook.SOURCE]
@@ -119,7 +126,8 @@ async def check_sink(sink: str, config: Settings, http: httpx.AsyncClient, cache
     settings: GithubSettings = config.plugin("github")
     if settings.token is None:
         return ["GITHUB_TOKEN is not set"]
-    client = GitHubClient(http, api_url=settings.api_url, token=settings.token.get_secret_value(), cache=cache)
+    client = GitHubClient(http, api_url=settings.api_url, token=settings.token.get_secret_value(), cache=cache,
+                          max_concurrent=settings.max_concurrent_requests)
     problems = []
     for repo in sorted(settings.mirrored_repos()):
         try:
@@ -174,7 +182,7 @@ async def enrich_description(
         log.debug("[GitHub] %s: no correlation (%s)", issue.identifier, reason)
         return None
     client = GitHubClient(http, api_url=settings.api_url, token=settings.token.get_secret_value(),
-                          cache=cache)
+                          cache=cache, max_concurrent=settings.max_concurrent_requests)
     window = Window.before(first_seen, settings)
     found = await correlate(client, cache, repo, settings, window, stack_files)
     log.info("[GitHub] %s: %d commit(s), %d touching the stack, %d deployment(s) in %s",

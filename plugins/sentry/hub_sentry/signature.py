@@ -13,18 +13,22 @@ __all__ = ["check_signature", "check_timestamp"]
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
-def check_signature(body: bytes, signature: str | None, secret: str) -> str | None:
-    """Return None when ``signature`` signs ``body``, else why not.
+def check_signature(body: bytes, signature: str | None, secret: str,
+                    header: str = "Sentry-Hook-Signature") -> str | None:
+    """Return None when ``signature`` (from ``header``) signs ``body``, else why not.
+
+    Webhooks carry it in ``Sentry-Hook-Signature``; the requests of Sentry's UI components
+    (issue link, async select, alert-rule settings) in ``Sentry-App-Signature``, the same HMAC.
 
     Compared in constant time. Unlike Node's ``timingSafeEqual``, a signature of the wrong
     length or with non-hex characters is a plain mismatch, never an exception. Hex case is
     ignored (Sentry sends lowercase).
     """
     if not signature:
-        return "missing Sentry-Hook-Signature header"
+        return f"missing {header} header"
     signature = signature.strip()
     if not _HEX64.fullmatch(signature):
-        return "malformed Sentry-Hook-Signature (expected 64 hex characters)"
+        return f"malformed {header} (expected 64 hex characters)"
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signature.lower()):
         return "invalid signature"

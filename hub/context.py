@@ -1,0 +1,215 @@
+"""``EndpointContext``: what a plugin's endpoint handler may do with the running hub.
+
+Issues are created through the webhook's own store call (one transaction: issue, link, labels,
+jobs, delivery row; the UNIQUE link decides), so a record a plugin endpoint filed and a later
+webhook delivery of the same record meet on one issue. Links are added or moved explicitly,
+never doubled: UNIQUE(source, external_id) holds one record to one issue.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hub.delivery import Answer
+from hub.ingest import _INTEGRITY_ERRORS, received
+from hub.models import as_utc, new_id, utcnow
+from hub.plugins import await_maybe
+from hub.services.queries import IssueFilters, list_issues
+from hub.store import ISSUES, LINKS, LinkedIssue, storable
+from hub.types import Decision, EndpointError, EndpointRequest, ExternalLinkDraft, IssueDraft, IssueView
+
+if TYPE_CHECKING:
+    from hub.config import Settings
+    from hub.runtime import Hub
+
+__all__ = ["EndpointContext", "Filed"]
+
+log = logging.getLogger("hub.endpoints")
+
+_VIEW_FIELDS = tuple(field.name for field in dataclasses.fields(IssueView))
+
+
+@dataclasses.dataclass(frozen=True)
+class Filed:
+    """What ``create_issue`` or ``link_issue`` did: the issue, the outcome, the answer logged.
+
+    outcome: ``created``, ``deduplicated`` (the record was linked already: that issue),
+    ``linked``, ``moved``, ``unchanged`` (linked to that issue already), or ``replayed`` (a request
+    id seen before: ``body`` is the first answer and ``issue`` None).
+    """
+
+    issue: IssueView | None
+    outcome: Literal["created", "deduplicated", "linked", "moved", "unchanged", "replayed"]
+    body: Mapping[str, Any]
+
+
+def _view(row: Mapping[str, Any]) -> IssueView:
+    values = {name: row[name] for name in _VIEW_FIELDS if name in row}
+    values["created_at"] = as_utc(values["created_at"])
+    values["closed_at"] = as_utc(values.get("closed_at"))
+    return IssueView(**values)
+
+
+class EndpointContext:
+    """Handed to every endpoint handler (``register_endpoints``) with the request."""
+
+    def __init__(self, hub: "Hub") -> None:
+        self._hub = hub
+
+    @property
+    def config(self) -> "Settings":
+        """The hub's Settings (``config.plugin("name")`` is a plugin's section)."""
+        return self._hub.settings
+
+    @property
+    def http(self) -> Any:
+        """The process-wide ``httpx.AsyncClient``."""
+        return self._hub.http
+
+    @property
+    def cache(self) -> Any:
+        """The Cache shared by every hub process."""
+        return self._hub.cache
+
+    def issue_url(self, identifier: str) -> str:
+        """The issue's page in the hub's console."""
+        return self._hub.settings.issue_url(identifier)
+
+    async def issue(self, identifier: str) -> IssueView | None:
+        """The issue ``identifier`` (``CHIPP-5``, any case), or None."""
+        async with self._hub.engine.connect() as connection:
+            row = (await connection.execute(sa.select(ISSUES).where(
+                ISSUES.c.identifier == identifier.strip().upper()))).mappings().first()
+        return None if row is None else _view(row)
+
+    async def search_issues(self, text: str | None, limit: int = 20) -> list[IssueView]:
+        """Issues whose title contains ``text`` or whose identifier is ``text``, newest first
+        (the API's ``q``); the newest ones when ``text`` is empty."""
+        filters = IssueFilters(q=(text or "").strip()[:200] or None)
+        page = await list_issues(self._hub.engine, filters, per_page=max(1, min(limit, 100)))
+        return [_view(row) for row in page.rows]
+
+    async def find_linked(self, source: str, external_id: str) -> LinkedIssue | None:
+        """The issue linked to ``(source, external_id)`` and the link, or None."""
+        return await self._hub.store.find_linked(source, external_id)
+
+    async def code_link(self, project: str | None, path: str, line: int | None, commit: str | None) -> str | None:
+        """The web URL of ``path`` at ``line`` in ``project``'s repository (the ``code_link`` hook), or None."""
+        for result in self._hub.pm.hook.code_link(project=project, path=path, line=line, commit=commit,
+                                                  config=self._hub.settings, http=self._hub.http,
+                                                  cache=self._hub.cache):
+            url = await await_maybe(result)
+            if url:
+                return url
+        return None
+
+    def _delivery(self, source: str, request: EndpointRequest, payload: Any, decision: Decision) -> Any:
+        known = self._hub.sources.get(source)
+        if known is None:
+            raise ValueError(f"{source!r} is not a registered webhook source")
+        delivery = received(known, request.headers, request.body)
+        delivery.payload = payload
+        delivery.decision = decision
+        return delivery
+
+    async def create_issue(self, source: str, draft: IssueDraft, request: EndpointRequest, *, payload: Any,
+                           summary: str, answer: Callable[[IssueView], Mapping[str, Any]]) -> Filed:
+        """Create the issue ``draft`` describes, exactly as a webhook delivery of ``source`` would
+        (link, labels, ``enrich`` job unless ``draft.enrich`` is False, ``publish`` jobs, and the
+        request as a delivery row answered ``answer(issue)``), or find the issue already linked.
+
+        ``payload`` is what enrichers get as the delivery (``stack_files``, ``first_seen``).
+        A request whose id was seen (the source's delivery-id header) changes nothing: ``replayed``.
+        """
+        hub, store = self._hub, self._hub.store
+        delivery = self._delivery(source, request, payload,
+                                  Decision("create", external_id=draft.link.external_id, summary=summary))
+        job_payload = payload if hub.has_enrichers and draft.enrich else None
+        for attempt in (1, 2):
+            try:
+                new = await store.create_issue(source, draft, hub.settings.hub.issue_prefix, job_payload, delivery,
+                                               lambda issue: Answer(200, storable(dict(answer(issue))), "created"))
+                if new is not None:
+                    log.info("%s Created issue %s from %s", delivery.source.prefix, new.issue.identifier,
+                             draft.log_name or draft.link.external_id)
+                    hub.notify_jobs()
+                    return Filed(new.issue, "created", new.answer.body)
+                linked = await store.find_linked(source, draft.link.external_id)
+                if linked is None:
+                    raise EndpointError(409, "the record was linked and unlinked meanwhile, try again")
+                body = storable(dict(answer(linked.issue)))
+                await store.record(delivery, Answer(200, body, "deduplicated"), linked.issue.id)
+                return Filed(linked.issue, "deduplicated", body)
+            except _INTEGRITY_ERRORS:
+                earlier = await store.earlier_response(source, delivery.request_id) if delivery.request_id else None
+                if earlier is not None:
+                    return Filed(None, "replayed", earlier)
+                if attempt == 2 or not store.label_ids:
+                    raise
+                store.forget_labels()  # a cached label id deleted by hand (as the pipeline does)
+        raise AssertionError("unreachable")
+
+    async def link_issue(self, source: str, link: ExternalLinkDraft, identifier: str, request: EndpointRequest, *,
+                         move: bool, summary: str, answer: Callable[[IssueView], Mapping[str, Any]]) -> Filed:
+        """Link the record ``(source, link.external_id)`` to the existing issue ``identifier``.
+
+        A record linked to another issue stays there unless ``move`` (EndpointError 409 naming
+        it); linked to this one already: ``unchanged``. Unknown issue: EndpointError 404. The
+        request is logged as a delivery answered ``answer(issue)``; a request id seen before
+        changes nothing (``replayed``).
+        """
+        hub = self._hub
+        delivery = self._delivery(source, request, None, Decision("update", external_id=link.external_id,
+                                                                   summary=summary))
+        if delivery.request_id:
+            earlier = await hub.store.earlier_response(source, delivery.request_id)
+            if earlier is not None:
+                return Filed(None, "replayed", earlier)
+        external_id = storable(link.external_id)
+        async with hub.engine.begin() as connection:
+            row = (await connection.execute(sa.select(ISSUES).where(
+                ISSUES.c.identifier == identifier.strip().upper()))).mappings().first()
+            if row is None:
+                raise EndpointError(404, f"no issue {identifier.strip().upper()[:40]} in the hub")
+            target = _view(row)
+            outcome = await _link_or_move(connection, source, external_id, link, target, move)
+        body = storable(dict(answer(target)))
+        await hub.store.record(delivery, Answer(200, body, outcome), target.id)
+        hub.store.recent_links.add((source, external_id))
+        log.info("%s %s %s %s to %s", delivery.source.prefix, outcome.capitalize(), source, external_id,
+                 target.identifier)
+        return Filed(target, outcome, body)
+
+
+async def _link_or_move(connection: Any, source: str, external_id: str, link: ExternalLinkDraft, target: IssueView,
+                        move: bool) -> Literal["linked", "moved", "unchanged"]:
+    """One transaction: insert the link, or find where it is and move it (only if asked)."""
+    module = postgresql if connection.dialect.name == "postgresql" else sqlite
+    metadata = storable(dict(link.metadata)) if link.metadata is not None else None
+    inserted = await connection.execute(module.insert(LINKS).values(
+        id=new_id(), issue_id=target.id, source=source, external_id=external_id, external_url=link.external_url,
+        metadata=metadata, created_at=utcnow()).on_conflict_do_nothing(index_elements=["source", "external_id"]))
+    if inserted.rowcount == 1:
+        return "linked"
+    current = (await connection.execute(
+        sa.select(LINKS.c.issue_id, ISSUES.c.identifier).join(ISSUES, ISSUES.c.id == LINKS.c.issue_id)
+        .where(LINKS.c.source == source, LINKS.c.external_id == external_id))).first()
+    if current is None:
+        raise EndpointError(409, "the record was unlinked meanwhile, try again")
+    if current.issue_id == target.id:
+        return "unchanged"
+    if not move:
+        raise EndpointError(409, f"already linked to {current.identifier}: choose to move the link to "
+                                 f"{target.identifier} to change it")
+    moved = await connection.execute(
+        sa.update(LINKS).where(LINKS.c.source == source, LINKS.c.external_id == external_id,
+                               LINKS.c.issue_id == current.issue_id)
+        .values(issue_id=target.id, external_url=link.external_url, metadata=metadata))
+    if moved.rowcount != 1:
+        raise EndpointError(409, "the link changed meanwhile, try again")
+    return "moved"

@@ -1,0 +1,1 @@
+"""Sentry's UI components for the hub: Issue Link, Alert Rule Action, Stack Trace Link, and their schema."""
