@@ -11,6 +11,7 @@ asked for, so the webhook's path pays nothing for it after the first delivery.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any, Mapping
 
 from hub import Cache, Decision
@@ -22,12 +23,13 @@ __all__ = ["NAMESPACE", "current", "decide_installation", "noted"]
 log = logging.getLogger("hub.sentry")
 NAMESPACE = "sentry.installation"
 KEY = "current"
-#: The uuid this process last asked the host to remember (a hint: the cache row is the truth).
+#: The uuid this process last asked the host to remember, per database (a hint: the cache row
+#: in that database is the truth).
 _asked: dict[str, str | None] = {}
 
 
-def _entry(value: Mapping[str, Any]) -> tuple[str, str, Any]:
-    _asked[KEY] = value.get("uuid")
+def _entry(value: Mapping[str, Any], database: str) -> tuple[str, str, Any]:
+    _asked[database] = value.get("uuid")
     return (NAMESPACE, KEY, dict(value))
 
 
@@ -37,19 +39,17 @@ def _described(installation: Mapping[str, Any]) -> dict[str, Any]:
             "app": text(mapping(installation.get("app")).get("uuid"))}
 
 
-def noted(decision: Decision, payload: Any) -> Decision:
+def noted(decision: Decision, payload: Any, database: str) -> Decision:
     """``decision`` asking to remember the delivery's ``installation.uuid`` when this process has
-    not asked for that uuid yet."""
+    not asked ``database`` (its URL) for that uuid yet."""
     installation = mapping(mapping(payload).get("installation"))
     uuid = text(installation.get("uuid"))
-    if not uuid or _asked.get(KEY) == uuid:
+    if not uuid or _asked.get(database) == uuid:
         return decision
-    from dataclasses import replace
-
-    return replace(decision, remember=(*decision.remember, _entry(_described(installation))))
+    return replace(decision, remember=(*decision.remember, _entry(_described(installation), database)))
 
 
-def decide_installation(payload: Any) -> Decision:
+def decide_installation(payload: Any, database: str) -> Decision:
     """An ``installation`` delivery: ``created`` remembers the uuid, ``deleted`` forgets it."""
     action = text(mapping(payload).get("action"))
     installation = mapping(mapping(mapping(payload).get("data")).get("installation"))
@@ -60,12 +60,12 @@ def decide_installation(payload: Any) -> Decision:
     if action == "created":
         log.info("[Sentry Webhook] Installed: %s", uuid)
         return Decision.skip(f"installation {uuid} recorded", summary=summary,
-                             remember=(_entry(_described(installation)),))
+                             remember=(_entry(_described(installation), database),))
     if action == "deleted":
         log.warning("[Sentry Webhook] Uninstalled: %s; no external issues are linked until it is installed again",
                     uuid)
         return Decision.skip(f"installation {uuid} removed", summary=summary,
-                             remember=(_entry({"uuid": None, "removed": uuid}),))
+                             remember=(_entry({"uuid": None, "removed": uuid}, database),))
     return Decision.skip(f"installation action={action} is not handled", summary=summary)
 
 

@@ -128,12 +128,12 @@ def accept_webhook(source: str, headers: Mapping[str, str], payload: Any, config
     """The seed's event tables and the project filter."""
     if source != "sentry":
         return None
+    database = config.database.url
     if headers.get("sentry-hook-resource") == "installation":
-        decision = decide_installation(payload)
-    else:
-        decision = decide(headers, payload, _settings(config))
+        return decide_installation(payload, database)
+    decision = decide(headers, payload, _settings(config))
     # Every delivery names the installation: the sink files external issues under it.
-    return decision if decision.kind == "reject" else noted(decision, payload)
+    return decision if decision.kind == "reject" else noted(decision, payload, database)
 
 
 def _read(delivery: ReceivedDelivery | None, kind: type, reader: Any, payload: Any) -> Any:

@@ -6,7 +6,8 @@ The sink's record is the Sentry issue itself (the source's link): nothing new is
 
 - The link: once per issue, ``POST /api/0/sentry-app-installations/{uuid}/external-issues/``
   with the hub issue's identifier and console URL (Sentry creates or updates it; the answer's
-  id is kept in the shared cache, to remove the link later).
+  id is kept in the shared cache, ``sentry.external-issue``, for removing it: the hub deletes no
+  issues yet, so nothing removes it today).
 - Status back (``[sentry] sync_back``): close resolves the Sentry issue, reopen unresolves it, an
   assignment is sent as the Sentry user or team ``[sentry.assignees]`` maps to the agent.
 
@@ -28,7 +29,7 @@ from hub_sentry.api import RateLimited, SentryApi, SentryError, SentryUnavailabl
 from hub_sentry.installation import current
 from hub_sentry.settings import SentrySettings
 
-__all__ = ["LINKS", "SINK", "check", "enabled", "needed_scopes", "publish", "sentry_assignee", "unlink"]
+__all__ = ["LINKS", "SINK", "check", "enabled", "needed_scopes", "publish", "sentry_assignee"]
 
 log = logging.getLogger("hub.sentry.syncback")
 SINK = Sink(name="sentry", description="Sentry (the hub issue linked, its status sent back)",
@@ -158,14 +159,3 @@ async def publish(issue: IssueView, link: LinkView | None, changes: Sequence[Cha
         raise _failure(exc) from None
     return None
 
-
-async def unlink(issue_id: str, config: Settings, http: httpx.AsyncClient, cache: Cache) -> bool:
-    """Remove the external issue the hub made in Sentry for ``issue_id`` (needs ``event:admin``);
-    whether there was one. For when a hub issue goes away."""
-    made = await cache.get(LINKS, issue_id)
-    if not isinstance(made, Mapping) or not made.get("id") or not made.get("installation"):
-        return False
-    api = SentryApi(http, config.plugin("sentry"), max_wait=0)
-    await api.delete_external_issue(str(made["installation"]), str(made["id"]))
-    await cache.set(LINKS, issue_id, None, ttl_seconds=1)
-    return True
