@@ -181,3 +181,21 @@ def test_what_each_listed_issue_becomes():
     assert delivery_for({"status": "unresolved", "substatus": "ongoing"}, view("closed")) == (None, "in step")
     assert [stats_period(timedelta(hours=24)), stats_period(timedelta(minutes=90)), stats_period(timedelta(days=14))] \
         == ["1d", "90m", "2w"]
+
+
+async def test_the_periodic_reconcile_runs_in_one_process_per_interval(hub_client):
+    from hub.periodic import PeriodicRunner
+
+    fake = FakeSentry()
+    fake.add_issue("77")
+    async with hub_client(raw={"sentry": {"reconcile_interval_minutes": 15}}, env=ENV, transport=fake.transport()) as hc:
+        runner, other = PeriodicRunner(hc.hub), PeriodicRunner(hc.hub)
+        assert [(periodic.name, periodic.interval_seconds) for periodic in runner.periodics] == [
+            ("sentry.reconcile", 900.0)]
+        assert await runner.tick() == ["sentry.reconcile"]
+        assert await other.tick() == []
+        (run,) = runner._runs.values()
+        await run
+        assert "77" in await _issues(hc)
+    async with hub_client(env=ENV, transport=fake.transport()) as hc:
+        assert PeriodicRunner(hc.hub).periodics == []  # off by default
