@@ -177,7 +177,7 @@ async def _replay(settings: Settings, pm, source_name: str, body: bytes, headers
                   dry: bool = False) -> int:
     import json
 
-    from hub.ingest import handle_webhook
+    from hub.pipeline import Pipeline
     from hub.runtime import Hub
 
     async with Hub.running(settings, pm, start_worker=False) as hub:
@@ -192,12 +192,12 @@ async def _replay(settings: Settings, pm, source_name: str, body: bytes, headers
             result = await dry_run(hub, source, headers, body)
             print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
             return 1 if result["outcome"] == "rejected" else 0
-        answer = await handle_webhook(hub, source, headers, body, verified=True)
+        # The path every delivery without HTTP takes (a plugin's backfill too): hub.pipeline.
+        pipeline = Pipeline(hub)
+        answer = await pipeline.deliver(source_name, headers, body)
         print(json.dumps({"status": answer.status, "body": answer.body}, indent=2, ensure_ascii=False))
         if run_jobs and answer.status == 200:
-            from hub.jobs import Worker
-
-            ran = await Worker(hub).run_due()
+            ran = await pipeline.run_jobs()
             print(f"ran {ran} job(s)", file=sys.stderr)
         return 0 if answer.status == 200 else 1
 
