@@ -162,6 +162,7 @@ class Worker:
         count = 0
         try:
             while True:
+                metrics.observe_worker_limit(self.limit.current)
                 if len(running) < self.limit.current:
                     wanted = self.limit.current - len(running)
                     claimed = await self.claim(wanted)

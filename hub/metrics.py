@@ -50,6 +50,8 @@ OUTBOUND = Counter("hub_outbound_requests", "Outbound HTTP requests by service (
                    ["service", "status"])
 RATE_LIMIT = Gauge("hub_outbound_rate_limit_remaining", "The last X-RateLimit-Remaining a service sent",
                    ["service"], multiprocess_mode="mostrecent")
+WORKER_LIMIT = Gauge("hub_worker_jobs_at_once_limit", "Jobs the worker may run at once now, adapted to their outcomes",
+                     multiprocess_mode="livesum")
 POOL_IN_USE = Gauge("hub_database_connections_in_use", "Database connections checked out, by pool",
                     ["pool"], multiprocess_mode="livesum")
 
@@ -97,6 +99,11 @@ def _record(source: str, outcome: str, seconds: float) -> None:
 def observe_job_failure(kind: str) -> None:
     """One failed job attempt of ``kind``."""
     JOB_FAILURES.labels(kind).inc()
+
+
+def observe_worker_limit(jobs: int) -> None:
+    """The worker's current limit of jobs at once (hub.concurrency)."""
+    WORKER_LIMIT.set(jobs)
 
 
 def observe_enrichment(seconds: float) -> None:

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from hub.concurrency import AdaptiveLimit
 from hub.jobs import Worker
@@ -130,6 +131,8 @@ async def test_the_worker_raises_its_limit_while_jobs_succeed(hub_client):
         assert worker.limit.current == 2
         assert await worker.run_due() == 12
         assert worker.limit.current > 2
+        # What operators see of it (docs/operations.md).
+        assert REGISTRY.get_sample_value("hub_worker_jobs_at_once_limit") == worker.limit.current
         async with hc.hub.engine.connect() as connection:
             statuses = (await connection.execute(sa.select(Job.__table__.c.status))).scalars().all()
         assert statuses == ["done"] * 12
