@@ -116,3 +116,18 @@ def test_hook_check_config_refusal_is_one_line_from_the_cli(tmp_path: Path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == "hub: [echo] refuse_to_start is set"
     assert "Traceback" not in result.stderr
+
+
+def test_the_public_url_is_the_base_of_links_others_show():
+    from hub.config import ConfigError, build_settings
+
+    settings = build_settings({"hub": {"public_url": "https://hub.example.com/"}}, env={})
+    assert settings.issue_url("CHIPP-5") == "https://hub.example.com/issues/CHIPP-5"
+    older = build_settings({"auth": {"public_url": "https://old.example.com"}}, env={})
+    assert older.public_base() == "https://old.example.com"  # the older name still works
+    both = build_settings({"hub": {"public_url": "https://new.example.com"},
+                           "auth": {"public_url": "https://old.example.com"}}, env={})
+    assert both.public_base() == "https://new.example.com"
+    for bad in ("hub.example.com", "https://hub.example.com/?x=1", "javascript:alert(1)"):
+        with pytest.raises(ConfigError, match=r"\[hub\] public_url"):
+            build_settings({"hub": {"public_url": bad}}, env={})

@@ -1,0 +1,26 @@
+"""hub.Pipeline: a delivery without HTTP takes the webhook's path (the rest: tests/test_sentry_backfill.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hub.pipeline import Pipeline, UnknownSource
+from support import sentry_issue_body
+
+
+async def test_a_delivery_without_http_is_the_webhooks_own(hub_client):
+    async with hub_client() as hc:
+        pipeline = Pipeline(hc.hub)
+        answer = await pipeline.deliver("sentry", {"Sentry-Hook-Resource": "issue"}, sentry_issue_body("31"))
+        assert answer.status == 200 and answer.outcome == "created"
+        again = await pipeline.deliver("sentry", {"sentry-hook-resource": "issue"}, sentry_issue_body("31"))
+        assert again.outcome == "deduplicated"
+        linked = await pipeline.linked("sentry", "31")
+        assert linked is not None and linked.identifier == answer.body["issue"]["identifier"]
+        assert await pipeline.linked("sentry", "32") is None
+        refused = await pipeline.deliver("sentry", {}, json.dumps({"action": "created"}).encode())
+        assert refused.status == 400 and refused.body["error"] == "missing Sentry-Hook-Resource header"
+        with pytest.raises(UnknownSource, match="no plugin serves the source 'nope'"):
+            await pipeline.deliver("nope", {}, b"{}")
