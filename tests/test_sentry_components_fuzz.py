@@ -1,0 +1,79 @@
+"""Sentry's UI-component requests, signed, with any field hostile: never a 5xx, on both databases."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from litestar.testing import TestClient
+
+from hub.app import create_app
+from hub.plugins import build_plugin_manager
+from hostile import ANY_TEXT, hostile
+from support import FIXTURES, SENTRY_SECRET, make_settings, sign
+
+COMPONENTS = FIXTURES / "sentry" / "components"
+CREATE = json.loads((COMPONENTS / "issue-link-create.json").read_text())
+SETTINGS = json.loads((COMPONENTS / "alert-rule-settings.json").read_text())
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+WRONG = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), ANY_TEXT, st.just([]),
+                  st.just({}), st.just("\u0000\ud800"), hostile())
+CREATE_PATHS = [("issueId",), ("webUrl",), ("project",), ("project", "slug"), ("project", "id"), ("actor",),
+                ("actor", "name"), ("fields",), *(("fields", name) for name in CREATE["fields"])]
+
+
+def _with(document: Any, path: tuple, value: Any) -> bytes:
+    document = copy.deepcopy(document)
+    target = document
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return json.dumps(document).encode()
+
+
+def _client(database_url: str) -> TestClient:
+    pm = build_plugin_manager()
+    app = create_app(make_settings(database_url, env={"SENTRY_CLIENT_SECRET": SENTRY_SECRET}, pm=pm), pm,
+                     start_worker=False, migrate=False)
+    return TestClient(app=app)
+
+
+def _post(client: TestClient, path: str, body: bytes) -> None:
+    response = client.post(f"/api/sentry/{path}", content=body,
+                           headers={"content-type": "application/json", "sentry-app-signature": sign(body, SENTRY_SECRET)})
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        message = response.json()["message"]
+        assert message and "\n" not in message
+
+
+def test_hostile_component_requests_are_never_a_server_error(database_url):
+    with _client(database_url) as client:
+        @FUZZ
+        @given(path=st.sampled_from(CREATE_PATHS), value=WRONG, endpoint=st.sampled_from(["issue-link/create",
+                                                                                           "issue-link/link"]))
+        # A lone surrogate reaches the delivery log's event and the log line through the actor.
+        @example(path=("actor", "name"), value="\ud800 Jane\u0000", endpoint="issue-link/create")
+        @example(path=("fields", "title"), value="\ud800", endpoint="issue-link/create")
+        def issue_link(path: tuple, value: Any, endpoint: str) -> None:
+            _post(client, endpoint, _with(CREATE, path, value))
+
+        @FUZZ
+        @given(index=st.integers(0, 3), key=st.sampled_from(["name", "value"]), value=WRONG)
+        def alert_rule(index: int, key: str, value: Any) -> None:
+            _post(client, "alert-rule-action", _with(SETTINGS, ("fields", index, key), value))
+
+        @FUZZ
+        @given(query=st.dictionaries(st.sampled_from(["query", "projectSlug", "filename", "lineNo"]), ANY_TEXT))
+        def lookups(query: dict) -> None:
+            for path in ("issue-link/search", "stacktrace-link"):
+                response = client.get(f"/api/sentry/{path}", params=query, follow_redirects=False,
+                                      headers={"sentry-app-signature": sign(b"", SENTRY_SECRET)})
+                assert response.status_code < 500, response.text
+
+        issue_link()
+        alert_rule()
+        lookups()
