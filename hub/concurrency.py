@@ -1,8 +1,8 @@
 """How many jobs the worker runs at once: a limit that adapts to the outcomes, as TCP's window does.
 
 Jobs mostly wait on outside services. A fixed number at once is too few when a service is slow
-but healthy (a burst of new issues queues for minutes: 15,548 jobs queued while 51 finished, with
-GitHub answering in 5 s and 5 jobs at a time) and too many when it is failing. So the limit
+but healthy (a burst of new issues queued for minutes: 15,548 jobs queued while 51 finished, with
+the outside API answering in 5 s and 5 jobs at a time) and too many when it is failing. So the limit
 (additive increase, multiplicative decrease):
 
 - grows while jobs succeed and more were waiting than slots: by one per success up to the

@@ -110,8 +110,9 @@ class WorkerSettings(_Strict):
     poll_interval_seconds: float = Field(1.0, gt=0)
     #: Jobs run at once at first; the worker adapts it to the jobs' outcomes up to max_concurrency.
     batch_size: int = Field(5, ge=1)
-    #: At most this many jobs at once per process (50 jobs of 5 s each: 600 a minute).
-    max_concurrency: int = Field(50, ge=1)
+    #: At most this many jobs at once per process. Jobs waiting on one outside call that a plugin
+    #: shares among them cost that service nothing; each plugin keeps its service's own limits.
+    max_concurrency: int = Field(200, ge=1)
     max_attempts: int = Field(6, ge=1)
     lease_seconds: float = Field(300.0, gt=0)
     backoff_base_seconds: float = Field(10.0, ge=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
@@ -164,10 +165,12 @@ async def correlate(
 ) -> Correlation:
     """Fetch and rank what happened in ``repo`` during ``window``.
 
-    Requests run one after another: GitHub counts concurrent requests against its secondary limit.
+    The listed commits are fetched together (the token's budget bounds the requests at once:
+    hub_github.pacing), the rest one after another.
     """
     shas = await list_commit_shas(client, repo, window, settings.max_commits)
-    commits = [await fetch_commit(client, cache, repo, sha, settings.max_file_pages) for sha in shas]
+    commits = await asyncio.gather(*(fetch_commit(client, cache, repo, sha, settings.max_file_pages)
+                                     for sha in shas))
     ordered, matches, stack_files = rank_commits(commits, stack_paths)
     deployments = await recent_deployments(client, repo, window, settings.max_deployments)
     return Correlation(commits=ordered, deployments=deployments, matches=matches, stack_files=stack_files)
