@@ -42,6 +42,9 @@ _MODELS: dict[str, type[SQLModel]] = {model.__tablename__: model for model in
 # A lone UTF-16 surrogate (from a JSON escape such as "\ud800" with no partner): no database
 # can store it as UTF-8 text.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+#: msgspec's encoder: about 20 times json.dumps' speed on a webhook's rows (measured in
+#: docs/performance.md), UTF-8 as it is, NUL escaped as ``\u0000``, datetimes as RFC 3339.
+_encode = msgspec.json.Encoder().encode
 
 
 def _storable_text(value: str) -> str:
@@ -65,6 +68,14 @@ def storable(value: Any) -> Any:
         return _storable_text(value)
     if not isinstance(value, (dict, list, tuple)):
         return value
+    if isinstance(value, (dict, list)):
+        # The common case, checked in C: the encoder escapes U+0000 and refuses a lone surrogate,
+        # so a value whose JSON has neither holds nothing to replace (the value itself returned).
+        try:
+            if b"\\u0000" not in _encode(value):
+                return value
+        except (UnicodeEncodeError, TypeError, ValueError, OverflowError, msgspec.EncodeError):
+            pass  # a surrogate, or keys or values JSON has no form for: walk it
     root: list[Any] = [None]
     stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]
     while stack:
@@ -144,11 +155,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-#: msgspec's encoder: about 20 times json.dumps' speed on a webhook's rows (measured in
-#: docs/performance.md), UTF-8 as it is, NUL escaped as ``\u0000``, datetimes as RFC 3339.
-_encode = msgspec.json.Encoder().encode
 
 
 def dump_json(value: Any) -> str:
