@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
 import sqlalchemy as sa
@@ -82,6 +83,8 @@ class EndpointContext:
 
     async def issue(self, identifier: str) -> IssueView | None:
         """The issue ``identifier`` (``CHIPP-5``, any case), or None."""
+        if not identifier.isprintable():
+            return None
         async with self._hub.engine.connect() as connection:
             row = (await connection.execute(sa.select(ISSUES).where(
                 ISSUES.c.identifier == identifier.strip().upper()))).mappings().first()
@@ -90,7 +93,10 @@ class EndpointContext:
     async def search_issues(self, text: str | None, limit: int = 20) -> list[IssueView]:
         """Issues whose title contains ``text`` or whose identifier is ``text``, newest first
         (the API's ``q``); the newest ones when ``text`` is empty."""
-        filters = IssueFilters(q=(text or "").strip()[:200] or None)
+        # What no database column holds (NUL, lone surrogates, controls) cannot match anything;
+        # PostgreSQL would refuse the statement over it.
+        text = re.sub(r"[\x00-\x1f\x7f\ud800-\udfff]", "", text or "").strip()[:200]
+        filters = IssueFilters(q=text or None)
         page = await list_issues(self._hub.engine, filters, per_page=max(1, min(limit, 100)))
         return [_view(row) for row in page.rows]
 
@@ -171,6 +177,8 @@ class EndpointContext:
             if earlier is not None:
                 return Filed(None, "replayed", earlier)
         external_id = storable(link.external_id)
+        if not identifier.isprintable():
+            raise EndpointError(404, "no such issue in the hub")
         async with hub.engine.begin() as connection:
             row = (await connection.execute(sa.select(ISSUES).where(
                 ISSUES.c.identifier == identifier.strip().upper()))).mappings().first()

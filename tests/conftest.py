@@ -95,6 +95,15 @@ def hub_client(database_url: str) -> Callable[..., Any]:
 
 
 @pytest.fixture
+def sqlite_hub_client(tmp_path: Path, sqlite_template: Path) -> Callable[..., Any]:
+    """The same factory on SQLite only: for behaviour above the database (routing, signatures,
+    redirects), where a second run on PostgreSQL would test nothing new."""
+    path = tmp_path / "hub.db"
+    shutil.copy(sqlite_template, path)
+    return hub_client_factory(f"sqlite+aiosqlite:///{path}")
+
+
+@pytest.fixture
 def pg_hub_client(pg_database_url: str) -> Callable[..., Any]:
     """The same factory on PostgreSQL only: several hubs sharing one database, as in production."""
     return hub_client_factory(pg_database_url)

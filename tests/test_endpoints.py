@@ -73,8 +73,8 @@ def _sign(body: bytes) -> str:
     return hmac.new(SECRET, body, hashlib.sha256).hexdigest()
 
 
-async def test_hook_register_endpoints_serves_a_signed_endpoint_without_a_token(hub_client):
-    async with hub_client(pm=_pm(), token_scope=None) as hc:
+async def test_hook_register_endpoints_serves_a_signed_endpoint_without_a_token(sqlite_hub_client):
+    async with sqlite_hub_client(pm=_pm(), token_scope=None) as hc:
         body = b'{"n": 21}'
         ok = await hc.client.post("/api/demo/signed?x=1&x=2", content=body, headers={"x-demo-signature": _sign(body)})
         forged = await hc.client.post("/api/demo/signed", content=body, headers={"x-demo-signature": "0" * 64})
@@ -84,8 +84,8 @@ async def test_hook_register_endpoints_serves_a_signed_endpoint_without_a_token(
     assert bad.status_code == 400 and bad.json()["message"].startswith("invalid JSON")
 
 
-async def test_errors_are_json_and_leak_nothing(hub_client, caplog):
-    async with hub_client(pm=_pm(), token_scope=None) as hc:
+async def test_errors_are_json_and_leak_nothing(sqlite_hub_client, caplog):
+    async with sqlite_hub_client(pm=_pm(), token_scope=None) as hc:
         boom = await hc.client.get("/api/demo/boom")
         slow = await hc.client.get("/api/demo/slow")
         large = await hc.client.post("/api/demo/signed", content=b"x" * (hc.hub.settings.hub.max_body_bytes + 1))
@@ -96,8 +96,8 @@ async def test_errors_are_json_and_leak_nothing(hub_client, caplog):
     assert large.status_code == 413 and large.json() == {"message": "request body too large"}
 
 
-async def test_redirects_go_only_to_web_urls(hub_client):
-    async with hub_client(pm=_pm(), token_scope=None) as hc:
+async def test_redirects_go_only_to_web_urls(sqlite_hub_client):
+    async with sqlite_hub_client(pm=_pm(), token_scope=None) as hc:
         good = await hc.client.get("/api/demo/go", params={"to": "https://github.com/o/r/blob/HEAD/a.py#L3"},
                                    follow_redirects=False)
         script = await hc.client.get("/api/demo/go", params={"to": "javascript:alert(1)"}, follow_redirects=False)
@@ -108,11 +108,11 @@ async def test_redirects_go_only_to_web_urls(hub_client):
     assert split.status_code == 500 and "set-cookie" not in split.headers
 
 
-async def test_a_scoped_endpoint_needs_the_scope(hub_client):
-    async with hub_client(pm=_pm(), token_scope=None) as anonymous:
+async def test_a_scoped_endpoint_needs_the_scope(sqlite_hub_client):
+    async with sqlite_hub_client(pm=_pm(), token_scope=None) as anonymous:
         refused = await anonymous.client.get("/api/demo/search")
         assert refused.status_code == 401
-    async with hub_client(pm=_pm(), token_scope="read") as reader:
+    async with sqlite_hub_client(pm=_pm(), token_scope="read") as reader:
         assert (await reader.client.get("/api/demo/search")).json() == []
         writes = await reader.client.post("/api/echo/create", json={"title": "t", "id": "1"})
         assert writes.status_code == 403

@@ -93,8 +93,8 @@ async def test_a_create_for_a_tracked_issue_answers_that_issue_and_a_replay_chan
         assert (await hc.client.get("/api/issues")).json()["total"] == 1
 
 
-async def test_component_requests_must_be_signed_and_well_formed(hub_client):
-    async with hub_client(env=ENV) as hc:
+async def test_component_requests_must_be_signed_and_well_formed(sqlite_hub_client):
+    async with sqlite_hub_client(env=ENV) as hc:
         good = body_of("issue-link-create.json")
         unsigned = await component(hc, "issue-link/create", good, secret=None)
         forged = await component(hc, "issue-link/create", good, secret="not-the-secret")
@@ -210,11 +210,11 @@ def _sentry_api(releases: list) -> httpx.MockTransport:
     return transport
 
 
-async def test_stacktrace_link_redirects_into_the_projects_repository(hub_client):
+async def test_stacktrace_link_redirects_into_the_projects_repository(sqlite_hub_client):
     raw = {"github": {"repo": "acme/default", "repos": {"front-end": "acme/web"}}}
     query = {"installationId": "a8e5d37a-696c-4c54-adb5-b3f28d64c7de", "projectSlug": "front-end",
              "filename": "webpack:///./src/components/App.tsx", "lineNo": "42"}
-    async with hub_client(env=ENV, raw=raw, token_scope=None) as hc:
+    async with sqlite_hub_client(env=ENV, raw=raw, token_scope=None) as hc:
         # A browser follows it: no signature, no hub credential.
         moved = await hc.client.get("/api/sentry/stacktrace-link", params=query, follow_redirects=False)
         other = await hc.client.get("/api/sentry/stacktrace-link", follow_redirects=False,
@@ -229,12 +229,12 @@ async def test_stacktrace_link_redirects_into_the_projects_repository(hub_client
     assert no_file.status_code == 400 and no_file.json() == {"message": "filename is required"}
 
 
-async def test_stacktrace_link_uses_the_newest_releases_commit_when_sentry_names_one(hub_client):
+async def test_stacktrace_link_uses_the_newest_releases_commit_when_sentry_names_one(sqlite_hub_client):
     releases = json.loads((COMPONENTS / "project-releases.json").read_text())
     transport = _sentry_api(releases)
     env = {**ENV, "SENTRY_AUTH_TOKEN": "sntrys_test_token", "SENTRY_ORG": "test-org"}
     query = {"projectSlug": "front-end", "filename": "src/App.tsx", "lineNo": "7"}
-    async with hub_client(env=env, raw={"github": {"repos": {"front-end": "acme/web"}}}, transport=transport,
+    async with sqlite_hub_client(env=env, raw={"github": {"repos": {"front-end": "acme/web"}}}, transport=transport,
                           token_scope=None) as hc:
         first = await hc.client.get("/api/sentry/stacktrace-link", params=query, follow_redirects=False)
         second = await hc.client.get("/api/sentry/stacktrace-link", params={**query, "lineNo": "8"},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from hub.config import build_settings
 from hub_github import plugin
@@ -38,6 +38,7 @@ def test_enterprise_web_address():
     assert web_url("https://ghe.example.com/api/v3") == "https://ghe.example.com"
 
 
+@settings(max_examples=60, deadline=None)
 @given(path=st.text(max_size=80), line=st.one_of(st.none(), st.integers(1, 10**6)))
 def test_any_path_stays_inside_the_repository(path, line):
     url = code_url(GithubSettings(repo="acme/web"), None, path, line, None)

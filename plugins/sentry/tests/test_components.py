@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from hub import Change, EndpointError, ExternalLinkDraft, IssueDraft, IssueView, LabelDraft
 
@@ -36,6 +36,7 @@ def test_the_recorded_create_body_is_read_with_its_numeric_issue_id():
 @pytest.mark.parametrize("change, message", [
     ({"issueId": True}, "issueId must be the Sentry issue's numeric id"),
     ({"issueId": "abc"}, "issueId must be the Sentry issue's numeric id"),
+    ({"issueId": "\u00b2"}, "issueId must be the Sentry issue's numeric id"),
     ({"project": {"slug": "../admin"}}, "project.slug is missing or malformed"),
     ({"fields": ["title"]}, "fields must be an object"),
 ])
@@ -45,6 +46,7 @@ def test_malformed_issue_link_bodies_say_what_is_wrong(change, message):
     assert refused.value.status == 400 and refused.value.message == message
 
 
+@settings(max_examples=60, deadline=None)
 @given(payload=json_values)
 def test_any_json_is_an_issue_link_or_a_400(payload):
     try:
@@ -54,6 +56,8 @@ def test_any_json_is_an_issue_link_or_a_400(payload):
         assert error.status == 400 and error.message
 
 
+@example(query={"filename": "a.py", "lineNo": "\u00b2"})
+@example(query={"filename": "a.py", "lineNo": "\u0661"})
 @given(query=st.dictionaries(st.sampled_from(["filename", "lineNo", "projectSlug", "installationId", "x"]),
                              st.text(max_size=40)))
 def test_any_query_is_a_stack_frame_or_a_400(query):
@@ -65,6 +69,7 @@ def test_any_query_is_a_stack_frame_or_a_400(query):
         assert frame.filename and (frame.line is None or frame.line > 0)
 
 
+@settings(max_examples=60, deadline=None)
 @given(fields=json_values)
 def test_any_settings_are_read_or_refused_with_a_reason(fields):
     try:

@@ -28,6 +28,8 @@ __all__ = ["IssueLinkForm", "StackTraceQuery", "read_issue_link", "read_stacktra
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,19}-[0-9]{1,12}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# ASCII digits only: str.isdigit() also takes "²" and "١", which int() refuses or reads.
+_DIGITS = re.compile(r"[0-9]{1,20}")
 MAX_TITLE = 500
 MAX_DESCRIPTION = 20_000
 
@@ -73,7 +75,7 @@ def read_issue_link(payload: Any) -> IssueLinkForm:
         raise _bad("the body must be a JSON object")
     issue_id = payload.get("issueId")
     # Sentry sends the group id as a number; a string of digits is taken as well.
-    if isinstance(issue_id, bool) or text(issue_id) is None or not text(issue_id).strip().isdigit():
+    if isinstance(issue_id, bool) or text(issue_id) is None or not _DIGITS.fullmatch(text(issue_id).strip()):
         raise _bad("issueId must be the Sentry issue's numeric id")
     project = mapping(payload.get("project"))
     slug = text(project.get("slug"))
@@ -125,7 +127,7 @@ def read_stacktrace_query(query: Mapping[str, str]) -> StackTraceQuery:
     line_text = (query.get("lineNo") or "").strip()
     line = None
     if line_text and line_text != "null":
-        if not line_text.isdigit() or not 0 < int(line_text) < 10_000_000:
+        if not _DIGITS.fullmatch(line_text) or not 0 < int(line_text) < 10_000_000:
             raise _bad("lineNo must be a line number")
         line = int(line_text)
     return StackTraceQuery(project_slug=slug, filename=filename, line=line)
