@@ -54,7 +54,7 @@ async def test_the_round_trip_links_sends_status_back_and_nothing_echoes(hub_cli
         # The link in Sentry: the hub's identifier and its console page.
         (made,) = fake.external.values()
         assert made["issueId"] == "42" and made["webUrl"] == f"https://hub.example.com/issues/{identifier}"
-        assert made["displayName"] == f"hub#{identifier}"
+        assert made["displayName"] == identifier.replace("-", "#")  # CHIPP#1, as the Issue Link shows it
         assert fake.calls("PUT") == []  # a new issue sends no status
 
         # A person resolves it in the hub: resolved in Sentry.
@@ -167,3 +167,18 @@ def test_the_sink_is_there_only_with_something_to_do_and_mirrors_only_sentry():
     assert syncback.sentry_assignee(None, settings) == (True, None)
     assert syncback.sentry_assignee("bob", settings) == (False, None)
     assert APP_UUID  # the actor Sentry names for the integration's own changes (sentry_api_fake.webhook)
+
+
+def test_sync_back_or_the_reconcile_without_a_token_stops_the_start_in_one_line():
+    from hub.config import ConfigError
+    from hub.plugins import build_plugin_manager
+    from hub.runtime import check_plugins
+
+    pm = build_plugin_manager()
+    settings = make_settings("sqlite+aiosqlite:///unused.db", {"sentry": {"sync_back": True,
+                                                                          "reconcile_interval_minutes": 5}},
+                             {"SENTRY_CLIENT_SECRET": SENTRY_SECRET}, pm)
+    with pytest.raises(ConfigError, match=r"\[sentry\] sync_back and reconcile_interval_minutes ask Sentry's API: "
+                                          r"set SENTRY_AUTH_TOKEN and SENTRY_ORG"):
+        check_plugins(settings, pm)
+    check_plugins(make_settings("sqlite+aiosqlite:///unused.db", {"sentry": {"sync_back": True}}, ENV, pm), pm)

@@ -28,6 +28,7 @@ from hub_sentry.alerts import METRIC_PREFIX
 from hub_sentry.api import RateLimited, SentryApi, SentryError, SentryUnavailable
 from hub_sentry.installation import current
 from hub_sentry.settings import SentrySettings
+from hub_sentry.shown import shown_in_sentry
 
 __all__ = ["LINKS", "SINK", "check", "enabled", "needed_scopes", "publish", "sentry_assignee"]
 
@@ -36,8 +37,6 @@ SINK = Sink(name="sentry", description="Sentry (the hub issue linked, its status
             log_prefix="[Sentry sync]")
 #: The shared cache's external issues made in Sentry, by hub issue id.
 LINKS = "sentry.external-issue"
-#: The project part of the link's name in Sentry (``hub#CHIPP-5``).
-LINK_PROJECT = "hub"
 
 
 def _links_on(config: Settings, settings: SentrySettings) -> bool:
@@ -111,7 +110,7 @@ async def _ensure_link(api: SentryApi, cache: Cache, issue: IssueView, link: Lin
     if installation is None:
         return "no installation known yet (it comes with Sentry's next delivery)"
     answer = await api.link_external_issue(installation, link.external_id, config.issue_url(issue.identifier),
-                                           LINK_PROJECT, issue.identifier)
+                                           *shown_in_sentry(issue.identifier))
     await cache.set(LINKS, issue.id, {"id": str(answer["id"]), "installation": installation,
                                       "sentry": link.external_id})
     log.info("[Sentry sync] %s linked in Sentry issue %s", issue.identifier, link.external_id)

@@ -24,6 +24,7 @@ from hub_sentry.components.rule_settings import PRIORITIES, RULE_LABEL_COLOR, Se
 from hub_sentry.components.schema import PATHS
 from hub_sentry.issue import LABEL
 from hub_sentry.settings import SentrySettings
+from hub_sentry.shown import shown_in_sentry
 from hub_sentry.signature import check_signature
 
 __all__ = ["ENDPOINTS"]
@@ -51,8 +52,8 @@ def _verify(request: EndpointRequest, context: Any) -> None:
 
 def _answer(context: Any, issue: Any) -> dict[str, str]:
     """What Sentry's sidebar shows, ``<project>#<identifier>`` linking to ``webUrl`` (``CHIPP#12``)."""
-    prefix, _, number = issue.identifier.rpartition("-")
-    return {"webUrl": context.issue_url(issue.identifier), "project": prefix, "identifier": number}
+    project, identifier = shown_in_sentry(issue.identifier)
+    return {"webUrl": context.issue_url(issue.identifier), "project": project, "identifier": identifier}
 
 
 def _metadata(form: IssueLinkForm) -> dict[str, Any]:
