@@ -91,12 +91,24 @@ def register_schema_command():
 def check_config(config: Settings) -> list[str]:
     """No secret: refuse to start if ``require_signature``, else warn loudly that anyone can post."""
     settings = _settings(config)
+    problems = _api_problems(settings)
     if settings.client_secret is not None:
-        return []
+        return problems
     if settings.require_signature:
-        return ["[sentry] require_signature is true but SENTRY_CLIENT_SECRET is not set"]
+        return [*problems, "[sentry] require_signature is true but SENTRY_CLIENT_SECRET is not set"]
     log.warning("%s SENTRY_CLIENT_SECRET is not set: signature verification is DISABLED and anyone "
                 "who can reach /api/sentry/webhook can create issues. Set it in production.", PREFIX)
+    return problems
+
+
+def _api_problems(settings: SentrySettings) -> list[str]:
+    """What asks Sentry's API without the means to: fatal at start, in one line each (a token
+    Sentry refuses is not known here: the worker's check and the jobs say it, the hub runs on)."""
+    wanted = [name for name, on in (("sync_back", settings.sync_back),
+                                    ("reconcile_interval_minutes", settings.reconcile_interval_minutes)) if on]
+    if wanted and (settings.auth_token is None or not settings.organization):
+        return [f"[sentry] {' and '.join(wanted)} ask Sentry's API: set SENTRY_AUTH_TOKEN and SENTRY_ORG "
+                f"(or [sentry] organization)"]
     return []
 
 
