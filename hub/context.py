@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.delivery import Answer
-from hub.ingest import _INTEGRITY_ERRORS, received
+from hub.ingest import _INTEGRITY_ERRORS, enrich_payload, received
 from hub.models import as_utc, new_id, utcnow
 from hub.plugins import await_maybe
 from hub.services.queries import IssueFilters, list_issues
@@ -135,7 +135,7 @@ class EndpointContext:
         hub, store = self._hub, self._hub.store
         delivery = self._delivery(source, request, payload,
                                   Decision("create", external_id=draft.link.external_id, summary=summary))
-        job_payload = payload if hub.has_enrichers and draft.enrich else None
+        job_payload = enrich_payload(hub, draft, payload)
         for attempt in (1, 2):
             try:
                 new = await store.create_issue(source, draft, hub.settings.hub.issue_prefix, job_payload, delivery,

@@ -31,7 +31,7 @@ from hub.types import Decision, Source
 if TYPE_CHECKING:
     from hub.runtime import Hub
 
-__all__ = ["DATABASE_ERRORS", "MAX_NESTING", "handle_webhook", "parse_payload", "record_rejection", "received"]
+__all__ = ["DATABASE_ERRORS", "MAX_NESTING", "enrich_payload", "handle_webhook", "parse_payload", "record_rejection", "received"]
 
 log = logging.getLogger("hub.webhook")
 
@@ -245,7 +245,7 @@ async def _create(hub: "Hub", delivery: ReceivedDelivery) -> Answer:
         if linked is not None:
             return await _change(hub, delivery, linked, duplicate_answer)
         return await _skip(hub, delivery, f"no plugin builds issues for source {source.name}")
-    job_payload = delivery.payload if hub.has_enrichers and draft.enrich else None
+    job_payload = enrich_payload(hub, draft, delivery.payload)
     new = await store.create_issue(source.name, draft, hub.settings.hub.issue_prefix, job_payload, delivery,
                                    lambda issue: created_answer(issue, decision.response))
     if new is not None:
@@ -259,6 +259,12 @@ async def _create(hub: "Hub", delivery: ReceivedDelivery) -> Answer:
     if linked is None:
         return await _skip(hub, delivery, f"{source.name} {decision.external_id} was linked and unlinked meanwhile")
     return await _change(hub, delivery, linked, duplicate_answer)
+
+
+def enrich_payload(hub: "Hub", draft: Any, payload: Any) -> Any | None:
+    """What a new issue's ``enrich`` job carries (the delivery that made it), or None for no job:
+    no enricher is installed, or the draft asks for none (``IssueDraft.enrich``)."""
+    return payload if hub.has_enrichers and draft.enrich else None
 
 
 async def _update(hub: "Hub", delivery: ReceivedDelivery) -> Answer:
