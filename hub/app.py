@@ -25,6 +25,7 @@ from hub.auth.keys import server_key
 from hub.config import Settings
 from hub.console import CONSOLE_HANDLERS, static_files
 from hub.endpoints import endpoint_handlers, registered_endpoints
+from hub.fastlane import LaneApp
 from hub.ingest import DATABASE_ERRORS
 from hub.metrics import metrics, observe_response, sampling_pools
 from hub.plugins import sources
@@ -104,7 +105,10 @@ def create_app(
         handler.opt.update(scope_opt(PUBLIC, **{EXCLUDE_KEY: True}))
     # Plugins' own endpoints (Sentry's UI components): each declares its scope (hub.endpoints).
     endpoints = endpoint_handlers(registered_endpoints(pm, settings))
-    return Litestar(
+    # Deliveries take the fast lane (hub.fastlane), answered as the webhook routes answer them.
+    return LaneApp(
+        lanes=sources(pm),
+        max_body_bytes=settings.hub.max_body_bytes,
         route_handlers=[*webhooks, *endpoints, health, metrics, list_issues, get_issue, update_issue, add_comment, tokens, retry_job,
                         login_form, login, first_run, logout, *CONSOLE_HANDLERS, static_files()],
         lifespan=[lifespan],
