@@ -20,6 +20,7 @@ serializer, camelCase), so it is passed through as it is.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -39,6 +40,8 @@ __all__ = ["Tally", "delivery_for", "reconcile", "stats_period"]
 
 log = logging.getLogger("hub.sentry.backfill")
 _REGRESSIONS = ("regressed", "escalating")
+#: Issues pushed through the pipeline at once.
+CONCURRENCY = 8
 _UNITS = ((7 * 86400, "w"), (86400, "d"), (3600, "h"), (60, "m"), (1, "s"))
 
 
@@ -110,12 +113,19 @@ async def reconcile(pipeline: Pipeline, since: timedelta, project: str | None = 
     installation = await current(pipeline.cache)
     run = f"backfill-{uuid.uuid4().hex[:12]}"
     tally = Tally()
+    # Issues are independent of each other: a few at a time let the store write them together
+    # (group commit) instead of one round trip after another.
+    slots = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(issue: Any) -> None:
+        async with slots:
+            await _one(pipeline, mapping(issue), installation, run, tally)
+        if progress is not None:
+            progress(tally)
+
     async for page in api.issues(stats_period(since), project_id):
         tally.listed += len(page)
-        for issue in page:
-            await _one(pipeline, mapping(issue), installation, run, tally)
-            if progress is not None:
-                progress(tally)
+        await asyncio.gather(*(one(issue) for issue in page))
     log.info("[Sentry backfill] %s", tally.summary())
     return tally
 
