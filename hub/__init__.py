@@ -17,6 +17,8 @@ _LAZY = {
     "escape_markdown": "hub.formatting",
     "format_datetime": "hub.formatting",
     "parse_datetime": "hub.formatting",
+    "parse_age": "hub.sync",
+    "progress_bar": "hub.sync",
     "safe_url": "hub.formatting",
 }
 

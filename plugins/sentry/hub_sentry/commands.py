@@ -22,7 +22,7 @@ __all__ = ["BACKFILL", "backfill", "periodic_reconcile"]
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
-    from hub.sync import parse_age
+    from hub import parse_age  # hub.sync reaches the store's tables: loaded only for the command
 
     parser.add_argument("--since", type=parse_age, default=timedelta(hours=24),
                         help="issues Sentry saw within this age (lastSeen): 30m, 12h, 7d, 2w (default: 24h)")
@@ -36,7 +36,7 @@ def _usable(settings: SentrySettings) -> None:
 
 
 def _bar(out: TextIO):
-    from hub.sync import progress_bar
+    from hub import progress_bar
 
     def draw(tally: Tally) -> None:
         out.write(f"\r{progress_bar(tally.seen, tally.listed)}  {tally.created} created")
