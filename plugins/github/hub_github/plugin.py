@@ -18,7 +18,7 @@ from hub import Settings
 from hub_github import issues as mirror
 from hub_github import webhook
 from hub_github.client import GitHubClient, GitHubError
-from hub_github.code_links import code_url
+from hub_github.code_links import code_link_of
 from hub_github.correlate import Window, api_time, correlate
 from hub_github.render import render_section
 from hub_github.settings import CONFIG_SECTION, GithubSettings
@@ -75,9 +75,11 @@ def _issues_problems(settings: GithubSettings) -> list[str]:
 
 
 @hookimpl
-def code_link(project: str | None, path: str, line: int | None, commit: str | None, config: Settings) -> str | None:
-    """The file on GitHub, in ``project``'s repository (``[github.repos]``, else ``[github] repo``)."""
-    return code_url(config.plugin("github"), project, path, line, commit)
+async def code_link(project: str | None, path: str, line: int | None, commit: str | None, config: Settings,
+                    http: httpx.AsyncClient, cache: Cache) -> str | None:
+    """The file on GitHub, in ``project``'s repository (``[github.repos]``, else ``[github] repo``),
+    found among the repository's files when a token can list them."""
+    return await code_link_of(config.plugin("github"), project, path, line, commit, http, cache)
 
 
 @hookimpl
