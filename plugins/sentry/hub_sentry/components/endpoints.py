@@ -165,8 +165,9 @@ async def stacktrace(request: EndpointRequest, context: Any) -> EndpointResponse
     return EndpointResponse.redirect(url)
 
 
-def _endpoint(key: str, handler: Any, method: str, summary: str) -> Endpoint:
-    return Endpoint("sentry", PATHS[key], handler, methods=(method,), summary=summary)
+def _endpoint(key: str, handler: Any, method: str, summary: str, timeout: float = 5.0) -> Endpoint:
+    # Sentry waits 30 s on a component's answer (safe_urlopen's timeout); the hub answers in 5.
+    return Endpoint("sentry", PATHS[key], handler, methods=(method,), summary=summary, timeout_seconds=timeout)
 
 
 ENDPOINTS = [
@@ -174,5 +175,6 @@ ENDPOINTS = [
     _endpoint("link", link, "POST", "Sentry issue link: link an existing hub issue"),
     _endpoint("search", search, "GET", "Sentry issue link: the hub issues to choose from"),
     _endpoint("alert_rule", alert_rule, "POST", "Sentry alert-rule action: check a rule's settings"),
-    _endpoint("stacktrace", stacktrace, "GET", "Sentry stack-trace link: to the file in the repository"),
+    # Sentry's API (2 s) and GitHub's file list (2.5 s) may both be asked before the redirect.
+    _endpoint("stacktrace", stacktrace, "GET", "Sentry stack-trace link: to the file in the repository", timeout=8.0),
 ]
