@@ -166,7 +166,7 @@ async def stacktrace(request: EndpointRequest, context: Any) -> EndpointResponse
 
 
 def _endpoint(key: str, handler: Any, method: str, summary: str, timeout: float = 5.0) -> Endpoint:
-    # Sentry waits 30 s on a component's answer (safe_urlopen's timeout); the hub answers in 5.
+    # Sentry's requesters wait longer (safe_urlopen's default timeout, 30 s in the src/sentry/http.py read).
     return Endpoint("sentry", PATHS[key], handler, methods=(method,), summary=summary, timeout_seconds=timeout)
 
 
