@@ -112,7 +112,7 @@ async def test_without_a_known_installation_no_link_and_an_uninstall_stops_linki
         bad = await hc.client.post("/api/sentry/webhook", content=b'{"action": "created", "data": {}}',
                                    headers=sentry_headers(b'{"action": "created", "data": {}}',
                                                           resource="installation"))
-        assert bad.status_code == 400 and bad.json()["error"] == "data.installation.uuid is missing"
+        assert bad.status_code == 400 and bad.json()["error"] == "data.installation.uuid is missing (or not a uuid)"
 
 
 async def test_a_refused_link_fails_the_job_with_the_reason_and_a_rate_limit_waits(hub_client):

@@ -11,6 +11,7 @@ asked for, so the webhook's path pays nothing for it after the first delivery.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 from typing import Any, Mapping
 
@@ -22,6 +23,7 @@ __all__ = ["NAMESPACE", "current", "decide_installation", "noted"]
 
 log = logging.getLogger("hub.sentry")
 NAMESPACE = "sentry.installation"
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 KEY = "current"
 #: The uuid this process last asked the host to remember, per database (a hint: the cache row
 #: in that database is the truth).
@@ -33,17 +35,23 @@ def _entry(value: Mapping[str, Any], database: str) -> tuple[str, str, Any]:
     return (NAMESPACE, KEY, dict(value))
 
 
+def _uuid(value: Any) -> str | None:
+    """The installation's uuid when it is one (8-4-4-4-12 hex): anything else is never stored."""
+    found = text(value)
+    return found.lower() if found and _UUID.fullmatch(found) else None
+
+
 def _described(installation: Mapping[str, Any]) -> dict[str, Any]:
-    return {"uuid": text(installation.get("uuid")),
-            "organization": text(mapping(installation.get("organization")).get("slug")),
-            "app": text(mapping(installation.get("app")).get("uuid"))}
+    return {"uuid": _uuid(installation.get("uuid")),
+            "organization": (text(mapping(installation.get("organization")).get("slug")) or "")[:100] or None,
+            "app": _uuid(mapping(installation.get("app")).get("uuid"))}
 
 
 def noted(decision: Decision, payload: Any, database: str) -> Decision:
     """``decision`` asking to remember the delivery's ``installation.uuid`` when this process has
     not asked ``database`` (its URL) for that uuid yet."""
     installation = mapping(mapping(payload).get("installation"))
-    uuid = text(installation.get("uuid"))
+    uuid = _uuid(installation.get("uuid"))
     if not uuid or _asked.get(database) == uuid:
         return decision
     return replace(decision, remember=(*decision.remember, _entry(_described(installation), database)))
@@ -51,12 +59,12 @@ def noted(decision: Decision, payload: Any, database: str) -> Decision:
 
 def decide_installation(payload: Any, database: str) -> Decision:
     """An ``installation`` delivery: ``created`` remembers the uuid, ``deleted`` forgets it."""
-    action = text(mapping(payload).get("action"))
+    action = (text(mapping(payload).get("action")) or "")[:40] or None
     installation = mapping(mapping(mapping(payload).get("data")).get("installation"))
-    uuid = text(installation.get("uuid"))
+    uuid = _uuid(installation.get("uuid"))
     summary = f"resource=installation, action={action}, installation={uuid}"
     if not uuid:
-        return Decision.reject("data.installation.uuid is missing")
+        return Decision.reject("data.installation.uuid is missing (or not a uuid)")
     if action == "created":
         log.info("[Sentry Webhook] Installed: %s", uuid)
         return Decision.skip(f"installation {uuid} recorded", summary=summary,
