@@ -1,0 +1,67 @@
+"""Plugins' commands (the ``register_commands`` hook) and what ``hub`` loads to start.
+
+Real ``hub`` processes; the echo plugin (tests/plugins/site) is a stranger's plugin installed
+through its entry point, so what it does here any third-party plugin can do.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from test_cli import ECHO_SITE, assert_one_line_error, run_hub
+
+
+def _env(tmp_path) -> dict[str, str]:
+    return {"PYTHONPATH": str(ECHO_SITE), "DATABASE_URL": f"sqlite:///{tmp_path}/c.db"}
+
+
+def test_hook_register_commands_adds_a_command_that_runs_on_the_configured_database(tmp_path):
+    env = _env(tmp_path)
+    listed = run_hub("plugins", cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "hub echo count  how many issues the echo source made" in listed.stdout
+    assert "hub sentry backfill" in listed.stdout  # a built-in plugin's command, listed the same way
+
+    group_help = run_hub("echo", "--help", cwd=tmp_path, env=env)
+    assert group_help.returncode == 0 and "count" in group_help.stdout, group_help.stderr
+    options = run_hub("echo", "count", "--help", cwd=tmp_path, env=env)
+    assert "--fail" in options.stdout and "--config" in options.stdout, options.stdout
+
+    body = b'{"id": "c1", "title": "counted", "action": "open"}'
+    (tmp_path / "echo.json").write_bytes(body)
+    replayed = run_hub("replay", str(tmp_path / "echo.json"), "--source", "echo", "--no-jobs", cwd=tmp_path, env=env)
+    assert replayed.returncode == 0, replayed.stderr
+    counted = run_hub("echo", "count", cwd=tmp_path, env=env)
+    assert (counted.returncode, counted.stdout.strip()) == (0, "echo issues: 1"), counted.stderr
+
+
+def test_a_command_error_is_one_line_and_an_unknown_group_names_the_known_ones(tmp_path):
+    env = _env(tmp_path)
+    assert_one_line_error(run_hub("echo", "count", "--fail", cwd=tmp_path, env=env), "echo count was told to fail")
+    unknown = run_hub("nosuch", cwd=tmp_path, env=env)
+    assert unknown.returncode == 2 and "invalid choice: 'nosuch'" in unknown.stderr
+    assert "'echo'" in unknown.stderr and "'sentry'" in unknown.stderr and "'serve'" in unknown.stderr
+
+
+def test_a_disabled_plugins_command_says_so(tmp_path):
+    (tmp_path / "config.toml").write_text('[plugins]\ndisabled = ["echo"]\n')
+    result = run_hub("echo", "count", "--config", str(tmp_path / "config.toml"), cwd=tmp_path, env=_env(tmp_path))
+    assert_one_line_error(result, "comes from a plugin this configuration disables")
+
+
+def test_help_and_built_in_commands_load_no_plugin_and_no_web_stack():
+    # What `hub --help` and `hub token --help` import decides how fast they start (docs/performance.md).
+    probe = ("import sys, contextlib, io\n"
+             "from hub.cli import main\n"
+             "for argv in (['--help'], ['token', '--help'], ['serve', '--help']):\n"
+             "    with contextlib.redirect_stdout(io.StringIO()):\n"
+             "        try:\n"
+             "            main(argv)\n"
+             "        except SystemExit:\n"
+             "            pass\n"
+             "heavy = ('litestar', 'sqlalchemy', 'pydantic', 'pluggy', 'httpx', 'uvicorn', 'hub_sentry', 'asyncio')\n"
+             "print(sorted(name for name in sys.modules if name.split('.')[0] in heavy))\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", result.stdout
