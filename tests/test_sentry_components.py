@@ -15,7 +15,7 @@ import uuid
 import httpx
 import sqlalchemy as sa
 
-from hub.models import ExternalIssue, Job
+from hub.models import Delivery, ExternalIssue, Job
 from support import FIXTURES, sign
 
 SECRET = "test-client-secret-0123456789"
@@ -77,6 +77,12 @@ async def test_create_from_the_sidebar_then_the_regression_webhook_lands_on_the_
         assert "Seen on checkout after the last deploy." in issue["description"]
         assert "[View in Sentry](https://sentry.io/organizations/test-org/issues/1117540176/)" in issue["description"]
         assert "Created from Sentry by Jane Doe" in issue["description"]
+        # Kept in the delivery log like a webhook delivery, its signature header never.
+        async with hc.hub.engine.connect() as connection:
+            [logged] = (await connection.execute(sa.select(Delivery.__table__))).mappings().all()
+        assert logged["event"] == "issue-link create, issue=1117540176, by Jane Doe"
+        assert logged["outcome"] == "created" and logged["response"] == answer
+        assert "sentry-app-signature" not in logged["headers"] and "request-id" in logged["headers"]
 
         delivered = await webhook(hc, regressed(SENTRY_ISSUE))
         assert delivered.status_code == 200, delivered.text
