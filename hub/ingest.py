@@ -161,8 +161,10 @@ async def _remember(hub: "Hub", delivery: ReceivedDelivery) -> None:
 
 def _answerable(decision: Decision) -> Decision:
     """``decision`` with the text it carries into the answer made storable (and encodable)."""
-    return dataclasses.replace(decision, reason=storable(decision.reason), summary=storable(decision.summary),
-                               external_id=storable(decision.external_id), response=storable(decision.response))
+    fields = {name: storable(getattr(decision, name)) for name in ("reason", "summary", "external_id", "response")}
+    if all(value is getattr(decision, name) for name, value in fields.items()):
+        return decision  # the common case: nothing to replace, no copy
+    return dataclasses.replace(decision, **fields)
 
 
 async def _split(hub: "Hub", delivery: ReceivedDelivery) -> Answer:

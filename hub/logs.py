@@ -36,6 +36,15 @@ class OneLineFormatter(logging.Formatter):
     indented, so only a record's own first line ever starts at column 0.
     """
 
+    _second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        """``asctime``, worked out once a second (records of one second share it)."""
+        second = int(record.created)
+        if self._second[0] != second:
+            self._second = (second, super().formatTime(record, datefmt))
+        return self._second[1]
+
     def formatMessage(self, record: logging.LogRecord) -> str:
         """The record's line, its message escaped."""
         record.message = one_line(record.message)

@@ -31,7 +31,6 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Render the message, mask secrets in it, and let the record through."""
         message = record.getMessage()
-        masked = redact(message, self.secrets)
-        if masked != message:
-            record.msg, record.args = masked, None
+        # Rendered once: the formatter takes the masked text as it is, without formatting again.
+        record.msg, record.args = redact(message, self.secrets), None
         return True
