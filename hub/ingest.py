@@ -9,6 +9,7 @@ Slow work (GitHub) happens later in the worker.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -145,8 +146,16 @@ async def handle_webhook(hub: "Hub", source: Source, headers: Mapping[str, str],
         return await _split(hub, delivery)
     answer = await _write(hub, delivery)
     if decision.remember:
-        await _remember(hub, delivery)
+        # Not part of what the answer promises: written beside it, never inside the webhook's
+        # time budget (a cold connection must not turn a committed delivery into a 503).
+        task = asyncio.get_running_loop().create_task(_remember(hub, delivery))
+        _REMEMBERING.add(task)
+        task.add_done_callback(_REMEMBERING.discard)
     return answer
+
+
+#: ``Decision.remember`` writes under way (held here so none is garbage-collected mid-write).
+_REMEMBERING: set["asyncio.Task[None]"] = set()
 
 
 async def _remember(hub: "Hub", delivery: ReceivedDelivery) -> None:
@@ -155,8 +164,20 @@ async def _remember(hub: "Hub", delivery: ReceivedDelivery) -> None:
     for namespace, key, value in delivery.decision.remember:
         try:
             await hub.cache.set(namespace, key, storable(value))
-        except DATABASE_ERRORS as exc:
+        except Exception as exc:  # best effort: logged, never raised into the loop
             log.warning("%s Not remembered (%s %s): %s", delivery.source.prefix, namespace, key, type(exc).__name__)
+
+
+async def remembered() -> None:
+    """Wait for the ``Decision.remember`` writes under way (``hub.Pipeline.deliver`` before a command
+    exits; tests, whose app may run on another event loop: those are polled)."""
+    loop = asyncio.get_running_loop()
+    while pending := [task for task in list(_REMEMBERING) if not task.done()]:
+        here = [task for task in pending if task.get_loop() is loop]
+        if here:
+            await asyncio.gather(*here, return_exceptions=True)
+        else:
+            await asyncio.sleep(0.01)
 
 
 def _answerable(decision: Decision) -> Decision:

@@ -70,7 +70,7 @@ class Pipeline:
 
         Raises UnknownSource when no plugin serves ``source``, and the database's errors.
         """
-        from hub.ingest import handle_webhook
+        from hub.ingest import handle_webhook, remembered
 
         served = self._hub.sources.get(source)
         if served is None:
@@ -78,7 +78,9 @@ class Pipeline:
                                 f"(have: {', '.join(self._hub.sources) or 'none'})")
         headers = {name.lower(): value for name, value in headers.items()}
         headers.setdefault("content-type", "application/json")
-        return await handle_webhook(self._hub, served, headers, body, verified=True)
+        answer = await handle_webhook(self._hub, served, headers, body, verified=True)
+        await remembered()  # no webhook budget here, and a command may exit right after
+        return answer
 
     async def linked(self, source: str, external_id: str) -> IssueView | None:
         """The issue linked to ``source``'s record ``external_id``, as it is now; None when none is."""
