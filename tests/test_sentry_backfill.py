@@ -199,3 +199,22 @@ async def test_the_periodic_reconcile_runs_in_one_process_per_interval(hub_clien
         assert "77" in await _issues(hc)
     async with hub_client(env=ENV, transport=fake.transport()) as hc:
         assert PeriodicRunner(hc.hub).periodics == []  # off by default
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+async def test_on_a_terminal_a_progress_bar_then_the_summary(hub_client):
+    fake = FakeSentry()
+    for number in range(3):
+        fake.add_issue(str(60 + number))
+    async with hub_client(env=ENV, transport=fake.transport()) as hc:
+        out = Terminal()
+        args = argparse.Namespace(since=timedelta(hours=1), project=None)
+        assert await backfill(args, hc.hub.settings, hc.hub.pm, out=out, http_transport=fake.transport()) == 0
+        bar, summary, queued = out.getvalue().rsplit("\r", 1)[1].splitlines()
+        assert bar.startswith("[##############################] 3/3") and bar.endswith("3 created")
+        assert summary == "sentry backfill: 3 seen, 3 created, 0 updated, 0 unchanged, 0 skipped"
+        assert queued == "sentry backfill: the new issues' enrichment is queued for the hub's worker"

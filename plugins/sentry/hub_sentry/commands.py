@@ -62,7 +62,7 @@ async def backfill(args: argparse.Namespace, settings: Settings, pm: Any, *, out
         out.write("\n")
     print(f"sentry backfill: {tally.summary()}", file=out)
     if tally.created:
-        print(f"sentry backfill: the new issues' enrichment is queued for the hub's worker", file=out)
+        print("sentry backfill: the new issues' enrichment is queued for the hub's worker", file=out)
     return 0
 
 
