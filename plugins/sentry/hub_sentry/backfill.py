@@ -14,8 +14,10 @@ the same filters, dedupe, description, delivery log and outbox jobs as the webho
   regressed or escalating in Sentry and closed here: the ``unresolved`` one (reopen and comment).
   A second run finds nothing to do.
 
-The REST API's issue is the object Sentry's webhooks carry as ``data.issue`` (the same
-serializer, camelCase), so it is passed through as it is.
+The REST API's issue is the object Sentry's webhooks carry as ``data.issue``: the webhook
+serializes the group (``_process_resource_change``: ``data["issue"] = serialize(group)``) and the
+list uses a subclass of that serializer that adds stats, both camelCase (only events differ:
+snake_case frames in a webhook, camelCase from the API). So it is passed through as it is.
 """
 
 from __future__ import annotations
