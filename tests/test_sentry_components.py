@@ -15,6 +15,7 @@ import uuid
 import httpx
 import sqlalchemy as sa
 
+from hub.ingest import remembered
 from hub.models import Delivery, ExternalIssue, Job
 from support import FIXTURES, sign
 
@@ -44,9 +45,13 @@ async def component(hc, path: str, payload=None, *, query=None, secret=SECRET, r
 
 async def webhook(hc, payload: dict, resource: str = "issue"):
     raw = json.dumps(payload).encode()
-    return await hc.client.post("/api/sentry/webhook", content=raw, headers={
+    answer = await hc.client.post("/api/sentry/webhook", content=raw, headers={
         "content-type": "application/json", "sentry-hook-resource": resource,
         "sentry-hook-signature": sign(raw, SECRET), "sentry-hook-timestamp": str(int(time.time()))})
+    # The installation uuid a delivery carries is written beside the answer, on the app's loop:
+    # wait for it before this loop touches the app's one SQLite connection.
+    await remembered()
+    return answer
 
 
 def regressed(issue_id: str) -> dict:
