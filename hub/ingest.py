@@ -78,10 +78,11 @@ def parse_payload(body: bytes) -> Any:
     """
     try:
         payload = _decode(body)
-    except (msgspec.DecodeError, RecursionError):
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         # The standard library has the last word, and the clear reasons: it takes what msgspec
         # refuses but JSON allows (a lone surrogate such as "\ud800", which Sentry sends for a
-        # string cut inside an emoji; a byte-order mark) and says why it refuses the rest.
+        # string cut inside an emoji, escaped or as raw bytes; a byte-order mark) and says why
+        # it refuses the rest.
         payload = _parse_strictly(body)
     # Counting brackets is fast; only a body with many is walked.
     if body.count(b"[") + body.count(b"{") > MAX_NESTING and _nesting(payload) > MAX_NESTING:
