@@ -46,7 +46,10 @@ Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED
 STATUSES = ("open", "closed")
 PRIORITIES = ("P0", "P1", "P2", "P3", "P4")
 SORTS = ("newest", "priority")
-OUTCOMES = ("created", "deduplicated", "updated", "stale", "skipped", "replayed", "rejected", "unauthorized")
+#: ``linked``, ``moved``, ``unchanged``: a record linked to an existing issue by a plugin endpoint
+#: (``EndpointContext.link_issue``: Sentry's "Link issue").
+OUTCOMES = ("created", "deduplicated", "updated", "stale", "skipped", "replayed", "rejected", "unauthorized",
+            "linked", "moved", "unchanged")
 JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 #: The delivery log's time filter: the last hour, day, week.
 SINCE = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
