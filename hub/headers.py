@@ -50,7 +50,8 @@ def is_secret(name: str) -> bool:
 
 
 def _clean(value: str, limit: int) -> str:
-    value = _CONTROL.sub("?", value)
+    if not (value.isascii() and value.isprintable()):  # printable ASCII has nothing to replace
+        value = _CONTROL.sub("?", value)
     return value if len(value) <= limit else value[: max(0, limit - len(TRUNCATED))] + TRUNCATED
 
 

@@ -292,3 +292,31 @@ async def test_a_record_found_linked_is_remembered_as_linked(store, store_url, d
     assert ("echo", "elsewhere") not in store.recent_links
     assert await store.find_linked("echo", "elsewhere") is not None
     assert ("echo", "elsewhere") in store.recent_links
+
+
+async def test_issue_numbers_come_in_larger_batches_during_a_burst_and_stay_unique(store, store_url):
+    import hub.store.store as store_module
+
+    numbers, clock, taken = store._numbers, [1000.0], []
+
+    async def next_batch() -> int:
+        """Use up what is held, then take one more (a fetch); the size of that fetch."""
+        while numbers._free:
+            taken.append(await numbers.take())
+        taken.append(await numbers.take())
+        return numbers.size
+
+    real_monotonic = store_module.time.monotonic
+    store_module.time.monotonic = lambda: clock[0]
+    try:
+        sizes = [await next_batch()]
+        for _ in range(6):  # each batch used up within the second: the next is twice as large
+            clock[0] += 0.1
+            sizes.append(await next_batch())
+        clock[0] += 60  # quiet again: back to the base size (what a restart may leave unused)
+        sizes.append(await next_batch())
+    finally:
+        store_module.time.monotonic = real_monotonic
+    base, top = numbers.prefetch, numbers.prefetch * numbers.MAX_GROWTH
+    assert sizes == [base, 2 * base, 4 * base, 8 * base, top, top, top, base], sizes
+    assert len(taken) == len(set(taken)) and taken == sorted(taken)
