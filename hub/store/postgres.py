@@ -14,14 +14,14 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from hub.config import DatabaseSettings
 from hub.db import libpq_url, pg_connect_args
 from hub.store.batching import Batcher
 from hub.store.sql import FIND_LINKED_MANY, Statement, Step, pg_rows_insert
-from hub.store.tables import LinkedIssue, dump_json, encode_row, issue_view, link_view, storable
+from hub.store.tables import LinkedIssue, dump_json, encode_row, issue_view, link_view, load_json, storable
 from hub.store.writes import Exec, GatedInsert, Tx, find_linked
 
 __all__ = ["PostgresDriver"]
@@ -29,6 +29,11 @@ __all__ = ["PostgresDriver"]
 log = logging.getLogger("hub.db")
 
 T = TypeVar("T")
+
+
+async def _configure(connection: psycopg.AsyncConnection) -> None:
+    # json and jsonb columns read back through msgspec (the hub's one JSON parser, hub.store.tables).
+    set_json_loads(load_json, connection)
 
 
 def _jsonb(value: Any) -> Jsonb:
@@ -87,6 +92,7 @@ class PostgresDriver:
             },
             open=False,
             name="hub-store",
+            configure=_configure,
         )
         await pool.open(wait=False)
         # Two create statements (a tenth of the pool) in flight at once; deliveries beyond that

@@ -22,7 +22,7 @@ from hub.models import Comment, Delivery, ExternalIssue, Issue, IssueEvent, Issu
 from hub.types import IssueView, LinkView
 
 __all__ = ["COMMENTS", "DELIVERIES", "EVENTS", "ISSUES", "ISSUE_LABELS", "JOBS", "LABELS", "LINKS", "LINK_STATES", "NUMBERS", "LinkedIssue",
-           "Shape", "decode_row", "dump_json", "encode_row", "issue_view", "link_view", "shape", "storable"]
+           "Shape", "decode_row", "dump_json", "encode_row", "load_json", "issue_view", "link_view", "shape", "storable"]
 
 ISSUES = Issue.__table__
 LINKS = ExternalIssue.__table__
@@ -157,6 +157,17 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
+_decode = msgspec.json.Decoder().decode
+
+
+def load_json(data: bytes | str) -> Any:
+    """JSON the database sends back, parsed: msgspec, and the standard library for what it refuses."""
+    try:
+        return _decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return json.loads(data)
+
+
 def dump_json(value: Any) -> str:
     """``value`` as JSON text any database stores.
 
@@ -220,7 +231,7 @@ def decode_row(dialect: str, tables: tuple[sa.Table, ...], row: Mapping[str, Any
         if name in table_shape.time_columns:
             decoded[name] = as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
         elif name in table_shape.json_columns and isinstance(value, str):
-            decoded[name] = json.loads(value)
+            decoded[name] = load_json(value)
     return decoded
 
 
