@@ -16,6 +16,7 @@ from hub import db
 from hub.app import create_app
 from hub.auth.tokens import create_token
 from hub.config import build_settings
+from hub.ingest import remembered
 from hub.plugins import build_plugin_manager, config_sections
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -63,6 +64,21 @@ async def _new_token(settings: Any, scope: str) -> str:
         await engine.dispose()
 
 
+class _SettledClient(AsyncTestClient):
+    """A test client whose requests return once what the hub writes beside an answer is written.
+
+    ``Decision.remember`` writes run as tasks after the answer, on the app's event loop (the
+    test client's own thread); a test that reads the database on its loop right after would
+    otherwise meet the write half done (and on SQLite, wait out the lock).
+    """
+
+    async def request(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """``AsyncTestClient.request``, then wait for the remember writes under way."""
+        response = await super().request(*args, **kwargs)
+        await remembered()
+        return response
+
+
 def hub_client_factory(database_url: str) -> Callable[..., Any]:
     """Factory of running apps on ``database_url``: ``async with factory(raw=..., env=...) as hc``."""
     @asynccontextmanager
@@ -73,7 +89,7 @@ def hub_client_factory(database_url: str) -> Callable[..., Any]:
         settings = make_settings(database_url, raw, env, pm)
         app = create_app(settings, pm, http_transport=transport, start_worker=start_worker, migrate=False)
         token = await _new_token(settings, token_scope) if token_scope is not None else None
-        async with AsyncTestClient(app=app, timeout=30) as client:
+        async with _SettledClient(app=app, timeout=30) as client:
             if token is not None:
                 # The API needs a token (issue 12): tests that read it do so with this one.
                 client.headers["authorization"] = f"Bearer {token}"
