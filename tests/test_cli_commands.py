@@ -20,25 +20,27 @@ def test_hook_register_commands_adds_a_command_that_runs_on_the_configured_datab
     env = _env(tmp_path)
     listed = run_hub("plugins", cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
-    assert "hub echo count  how many issues the echo source made" in listed.stdout
+    assert "hub echo find  the issue an echo record made" in listed.stdout
     assert "hub sentry backfill" in listed.stdout  # a built-in plugin's command, listed the same way
 
     group_help = run_hub("echo", "--help", cwd=tmp_path, env=env)
-    assert group_help.returncode == 0 and "count" in group_help.stdout, group_help.stderr
-    options = run_hub("echo", "count", "--help", cwd=tmp_path, env=env)
+    assert group_help.returncode == 0 and "find" in group_help.stdout, group_help.stderr
+    options = run_hub("echo", "find", "--help", cwd=tmp_path, env=env)
     assert "--fail" in options.stdout and "--config" in options.stdout, options.stdout
 
     body = b'{"id": "c1", "title": "counted", "action": "open"}'
     (tmp_path / "echo.json").write_bytes(body)
     replayed = run_hub("replay", str(tmp_path / "echo.json"), "--source", "echo", "--no-jobs", cwd=tmp_path, env=env)
     assert replayed.returncode == 0, replayed.stderr
-    counted = run_hub("echo", "count", cwd=tmp_path, env=env)
-    assert (counted.returncode, counted.stdout.strip()) == (0, "echo issues: 1"), counted.stderr
+    found = run_hub("echo", "find", "c1", cwd=tmp_path, env=env)
+    assert found.returncode == 0 and found.stdout.strip().startswith("echo c1: CHIPP-"), found.stderr
+    missing = run_hub("echo", "find", "nope", cwd=tmp_path, env=env)
+    assert (missing.returncode, missing.stdout.strip()) == (3, "echo nope: not tracked"), missing.stderr
 
 
 def test_a_command_error_is_one_line_and_an_unknown_group_names_the_known_ones(tmp_path):
     env = _env(tmp_path)
-    assert_one_line_error(run_hub("echo", "count", "--fail", cwd=tmp_path, env=env), "echo count was told to fail")
+    assert_one_line_error(run_hub("echo", "find", "x", "--fail", cwd=tmp_path, env=env), "echo find was told to fail")
     unknown = run_hub("nosuch", cwd=tmp_path, env=env)
     assert unknown.returncode == 2 and "invalid choice: 'nosuch'" in unknown.stderr
     assert "'echo'" in unknown.stderr and "'sentry'" in unknown.stderr and "'serve'" in unknown.stderr
@@ -46,7 +48,7 @@ def test_a_command_error_is_one_line_and_an_unknown_group_names_the_known_ones(t
 
 def test_a_disabled_plugins_command_says_so(tmp_path):
     (tmp_path / "config.toml").write_text('[plugins]\ndisabled = ["echo"]\n')
-    result = run_hub("echo", "count", "--config", str(tmp_path / "config.toml"), cwd=tmp_path, env=_env(tmp_path))
+    result = run_hub("echo", "find", "x", "--config", str(tmp_path / "config.toml"), cwd=tmp_path, env=_env(tmp_path))
     assert_one_line_error(result, "comes from a plugin this configuration disables")
 
 

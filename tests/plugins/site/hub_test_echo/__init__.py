@@ -174,29 +174,26 @@ async def publish_issue(sink, issue, link, changes, cache):
     return None
 
 
-def _count_arguments(parser):
+def _find_arguments(parser):
+    parser.add_argument("record", help="the echo record's id")
     parser.add_argument("--fail", action="store_true", help="end with a CommandError")
 
 
-async def _count(args, settings, pm):
-    """``hub echo count``: the issues the echo source made (async, on the configured database)."""
-    from hub import CommandError
-    from hub.runtime import Hub
+async def _find(args, settings, pm):
+    """``hub echo find ID``: the hub issue made from an echo record (async, on the configured database)."""
+    from hub import CommandError, Pipeline
 
     if args.fail:
-        raise CommandError("echo count was told to fail")
-    async with Hub.running(settings, pm, start_worker=False, migrate=False) as hub:
-        from sqlalchemy import text
-
-        async with hub.engine.connect() as connection:
-            count = (await connection.execute(text("SELECT count(*) FROM chipp_issue WHERE source = 'echo'"))).scalar_one()
-    print(f"echo issues: {count}")
-    return 0 if count else 3
+        raise CommandError("echo find was told to fail")
+    async with Pipeline.open(settings, pm) as pipeline:
+        issue = await pipeline.linked("echo", args.record)
+    print(f"echo {args.record}: {issue.identifier if issue else 'not tracked'}")
+    return 0 if issue else 3
 
 
 @hookimpl
 def register_commands():
     from hub import Command
 
-    return [Command(group="echo", name="count", help="how many issues the echo source made", run=_count,
-                    arguments=_count_arguments, group_help="Echo test source: its own commands")]
+    return [Command(group="echo", name="find", help="the issue an echo record made", run=_find,
+                    arguments=_find_arguments, group_help="Echo test source: its own commands")]
