@@ -116,3 +116,21 @@ ECHO_SITE = Path(__file__).parent / "plugins" / "site"
 def echo_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Install the test plugin ``hub-test-echo`` the way pip would: a dist-info with an entry point on sys.path."""
     monkeypatch.syspath_prepend(str(ECHO_SITE))
+
+
+def _encodable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    """Reports that UTF-8 can carry: hostile-input tests log lone surrogates, and pytest-xdist's
+    workers send each report (its captured log included) to the controller as UTF-8, where one
+    such character ends the whole run. Shown as ``\\ud800``, as the hub's own log lines show it."""
+    outcome = yield
+    report = outcome.get_result()
+    report.sections = [(title, _encodable(content)) for title, content in report.sections]
+    if report.longrepr is not None:
+        text = str(report.longrepr)
+        if _encodable(text) != text:  # only then: the structured traceback becomes its text
+            report.longrepr = _encodable(text)

@@ -186,8 +186,14 @@ async def _add_labels(connection: Any, rows: list[dict[str, Any]]) -> None:
 
 
 async def issue_detail(engine: Any, identifier: str) -> dict[str, Any] | None:
-    """One issue with its labels, links, comments, jobs and timeline (oldest first); None when unknown."""
+    """One issue with its labels, links, comments, jobs and timeline (oldest first); None when unknown.
+
+    Read as of one moment (one snapshot on PostgreSQL, one transaction on SQLite): a job shown
+    done has its section in the description shown beside it.
+    """
     async with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execution_options(isolation_level="REPEATABLE READ")
         row = (await connection.execute(sa.select(ISSUES).where(ISSUES.c.identifier == identifier))).mappings().first()
         if row is None:
             return None
