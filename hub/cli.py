@@ -405,7 +405,8 @@ def add_plugin_commands(commands: Any, found: Sequence[Command], taken: Sequence
 
 
 def run_plugin_command(args: argparse.Namespace, group: str, name: str) -> int:
-    """Load config and plugins as the config says, migrate, then run ``hub <group> <name>``."""
+    """Load config and plugins as the config says, migrate (for a command that uses the database),
+    then run ``hub <group> <name>``."""
     import asyncio
     import inspect
 
@@ -417,7 +418,8 @@ def run_plugin_command(args: argparse.Namespace, group: str, name: str) -> int:
     if command is None:
         raise CliError(f"'hub {group} {name}' comes from a plugin this configuration disables ([plugins] disabled)")
     setup_logging(settings.hub.log_level, settings.secrets, settings.hub.log_format)
-    _upgrade(settings)
+    if command.database:
+        _upgrade(settings)
     offered = {"args": args, "settings": settings, "pm": pm}
     wanted = inspect.signature(command.run).parameters
     takes_all = any(parameter.kind is parameter.VAR_KEYWORD for parameter in wanted.values())

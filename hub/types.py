@@ -307,7 +307,7 @@ class Command:
     """``hub <group> <name>``: a sub-command a plugin adds to the ``hub`` command (``register_commands``).
 
     The host adds ``--config``, then loads the config and the plugins, sets up logging and brings
-    the database to the latest schema before it calls ``run(args=..., settings=..., pm=...)``
+    the database to the latest schema (unless ``database`` is False) before it calls ``run(args=..., settings=..., pm=...)``
     (each by keyword, only those it takes). ``run`` returns the exit status (None is 0) or an
     awaitable of it, which the host runs in a fresh event loop.
     """
@@ -323,6 +323,9 @@ class Command:
     arguments: "Callable[[argparse.ArgumentParser], None] | None" = None
     #: One line for the group in ``hub plugins`` and ``hub <group> --help`` (the first non-empty wins).
     group_help: str = ""
+    #: False for a command that never opens the database (one that prints something): the host
+    #: then neither migrates nor creates one.
+    database: bool = True
 
 
 class CommandError(Exception):

@@ -67,3 +67,11 @@ def test_help_and_built_in_commands_load_no_plugin_and_no_web_stack():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_a_command_without_the_database_creates_none(tmp_path):
+    # `hub sentry schema` only prints (Command(database=False)): run in an empty directory, the
+    # default SQLite file must not appear.
+    result = run_hub("sentry", "schema", cwd=tmp_path, env={})
+    assert result.returncode == 0, result.stderr
+    assert "issue-link" in result.stdout and list(tmp_path.iterdir()) == []

@@ -110,4 +110,5 @@ def schema_command() -> Any:
     from hub import Command
 
     return Command(group="sentry", name="schema", help="print the UI-component schema to paste into the integration",
-                   run=_run, arguments=_arguments, group_help="Sentry: the integration's schema and more")
+                   run=_run, arguments=_arguments, group_help="Sentry: the integration's schema and more",
+                   database=False)
