@@ -72,7 +72,8 @@ class Issue(SQLModel, table=True):
 
     __tablename__ = "chipp_issue"
     # One index per filter of the issue list, each ending in its order (newest first), so the
-    # first page of any filter is read from an index, never sorted (keyset pagination).
+    # first page of any filter is read from an index, never sorted (keyset pagination). They
+    # serve lookups by their first column too: no single-column index beside them (0006).
     __table_args__ = (
         sa.Index("ix_chipp_issue_newest", "created_at", "number"),
         sa.Index("ix_chipp_issue_status_newest", "status", "created_at", "number"),
@@ -91,13 +92,13 @@ class Issue(SQLModel, table=True):
     title: str = Field(sa_type=sa.Text)
     description: str = Field(default="", sa_type=sa.Text)
     priority: str = Field(default="P3", max_length=2)
-    status: str = Field(default="open", max_length=16, index=True)
+    status: str = Field(default="open", max_length=16)
     assignee: str | None = Field(default=None, sa_type=sa.Text)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     closed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     #: The source whose delivery made the issue (None for issues made otherwise).
-    source: str | None = Field(default=None, sa_type=sa.Text, index=True)
+    source: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class ExternalIssue(SQLModel, table=True):
