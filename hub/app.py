@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -95,11 +94,6 @@ def create_app(
                 # Deliberately logged (as Jupyter does): the only way in before any account exists.
                 log.warning("No account or API token yet. Sign in as the first admin within %d minutes "
                             "(the link works once): %s", LINK_MINUTES, first_run_url(settings, secret))
-            # Everything made at start-up (modules, routes, plugins) lives as long as the process:
-            # moved out of the collector's generations, so its full collections no longer walk
-            # it (fewer, shorter pauses under load; Python's gc.freeze docs).
-            gc.collect()
-            gc.freeze()
             try:
                 yield
             finally:
