@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,14 +19,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from hub.delivery import Answer
 from hub.ingest import _INTEGRITY_ERRORS, enrich_payload, received
 from hub.models import as_utc, new_id, utcnow
+from hub.pipeline import Pipeline
 from hub.plugins import await_maybe
 from hub.services.queries import IssueFilters, list_issues
 from hub.store import ISSUES, LINKS, LinkedIssue, storable
 from hub.types import Decision, EndpointError, EndpointRequest, ExternalLinkDraft, IssueDraft, IssueView
-
-if TYPE_CHECKING:
-    from hub.config import Settings
-    from hub.runtime import Hub
 
 __all__ = ["EndpointContext", "Filed"]
 
@@ -56,26 +53,10 @@ def _view(row: Mapping[str, Any]) -> IssueView:
     return IssueView(**values)
 
 
-class EndpointContext:
-    """Handed to every endpoint handler (``register_endpoints``) with the request."""
-
-    def __init__(self, hub: "Hub") -> None:
-        self._hub = hub
-
-    @property
-    def config(self) -> "Settings":
-        """The hub's Settings (``config.plugin("name")`` is a plugin's section)."""
-        return self._hub.settings
-
-    @property
-    def http(self) -> Any:
-        """The process-wide ``httpx.AsyncClient``."""
-        return self._hub.http
-
-    @property
-    def cache(self) -> Any:
-        """The Cache shared by every hub process."""
-        return self._hub.cache
+class EndpointContext(Pipeline):
+    """Handed to every endpoint handler (``register_endpoints``) with the request: the running hub's
+    ``Pipeline`` (``settings``, ``http``, ``cache``, ``deliver``, ``linked``), and what a form or a
+    lookup from another system needs besides (search, create, link)."""
 
     def issue_url(self, identifier: str) -> str:
         """The issue's page in the hub's console."""

@@ -35,7 +35,7 @@ SIGNATURE_HEADER = "Sentry-App-Signature"
 
 
 def _settings(context: Any) -> SentrySettings:
-    return context.config.plugin("sentry")
+    return context.settings.plugin("sentry")
 
 
 def _verify(request: EndpointRequest, context: Any) -> None:
