@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 import httpx
-from litestar.testing import AsyncTestClient
+from litestar.testing import AsyncTestClient, TestClient
 
 from hub import db
 from hub.app import create_app
@@ -122,3 +122,31 @@ def sentry_headers(body: bytes, secret: str = SENTRY_SECRET, resource: str = "is
 
     return {"content-type": "application/json", "sentry-hook-resource": resource,
             "sentry-hook-signature": sign(body, secret), "sentry-hook-timestamp": str(int(time.time()))}
+
+
+def sync_client(database_url: str, env: dict[str, str]) -> TestClient:
+    """A synchronous test client of an app on ``database_url`` (no worker, already migrated),
+    for hypothesis tests, which drive requests from plain functions."""
+    pm = build_plugin_manager()
+    app = create_app(make_settings(database_url, env=env, pm=pm), pm, start_worker=False, migrate=False)
+    return TestClient(app=app)
+
+
+#: ``with_value(..., MISSING)`` deletes the key instead.
+MISSING = object()
+
+
+def with_value(document: Any, path: tuple, value: Any) -> bytes:
+    """``document`` as JSON bytes with the value at ``path`` (keys and indexes) replaced by ``value``."""
+    import copy
+    import json
+
+    document = copy.deepcopy(document)
+    target = document
+    for key in path[:-1]:
+        target = target[key]
+    if value is MISSING:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return json.dumps(document).encode()

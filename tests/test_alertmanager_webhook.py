@@ -12,10 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
 
-from hub.app import create_app
-from hub.plugins import build_plugin_manager
 from hostile import hostile
-from support import make_settings
+from support import sync_client
 
 FIXTURES = Path(__file__).resolve().parents[1] / "plugins" / "alertmanager" / "tests" / "fixtures"
 TOKEN = "am-webhook-test-token-0123456789"
@@ -28,10 +26,7 @@ def recorded(name: str) -> Any:
 
 
 def client_for(database_url: str) -> TestClient:
-    pm = build_plugin_manager()
-    app = create_app(make_settings(database_url, env={"ALERTMANAGER_TOKEN": TOKEN}, pm=pm), pm,
-                     start_worker=False, migrate=False)
-    return TestClient(app=app)
+    return sync_client(database_url, {"ALERTMANAGER_TOKEN": TOKEN})
 
 
 async def test_firing_repeat_resolved_through_the_app(hub_client):

@@ -19,19 +19,24 @@ ROOT = Path(__file__).resolve().parents[1]
 LABELS = {"baseline", "hub create", "hub dedupe", "hub create, GitHub +1 s"}
 
 
-def test_bench_smoke_run_on_sqlite(tmp_path: Path) -> None:
-    output = tmp_path / "results.json"
-    argv = [sys.executable, "-m", "bench", "--only", "sqlite", "--duration", "1", "--rounds", "1",
-            "--connections", "4", "--warmup", "0.3", "--dedupe-issues", "20", "--github-delay", "1",
-            "--output", str(output)]
-    # A temporary folder of its own: other benchmark runs on the machine leave theirs meanwhile.
+def run_bench(tmp_path: Path, *flags: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess, dict]:
+    """``python -m bench FLAGS --output ...`` in a temporary folder of its own (other benchmark runs
+    on the machine leave theirs meanwhile); the finished process and its JSON document. Asserts it
+    succeeded and left no run directory behind."""
+    output = tmp_path / "bench.json"
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
-    done = subprocess.run(argv, check=False, cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "TMPDIR": str(private_tmp)})
+    done = subprocess.run([sys.executable, "-m", "bench", *flags, "--output", str(output)], check=False, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, env={**os.environ, "TMPDIR": str(private_tmp)})
     assert done.returncode == 0, done.stdout + done.stderr[-4000:]
+    # Its temporary directory (SQLite files, logs) is gone.
+    assert list(private_tmp.glob("hub-bench-*")) == []
+    return done, json.loads(output.read_text())
 
-    document = json.loads(output.read_text())
+
+def test_bench_smoke_run_on_sqlite(tmp_path: Path) -> None:
+    done, document = run_bench(tmp_path, "--only", "sqlite", "--duration", "1", "--rounds", "1", "--connections", "4",
+                               "--warmup", "0.3", "--dedupe-issues", "20", "--github-delay", "1")
     assert document["schema"] == 1
     assert document["settings"]["only"] == "sqlite"
     summary = {row["label"]: row for row in document["summary"]}
@@ -49,22 +54,13 @@ def test_bench_smoke_run_on_sqlite(tmp_path: Path) -> None:
     assert all(check["ok"] for check in document["checks"]), document["checks"]
     assert document["github"]["jobs"]["queued"] + document["github"]["jobs"]["running"] > 0
     assert "| hub create |" in done.stdout
-    # Its temporary directory (SQLite files, logs) is gone.
-    assert list(private_tmp.glob("hub-bench-*")) == []
 
 
 @pytest.mark.slow
 def test_bench_burst_runs_end_to_end_on_sqlite(tmp_path: Path) -> None:
     """``--burst``: every issue of a small burst enriched, its times and GitHub's calls reported."""
-    output = tmp_path / "burst.json"
-    argv = [sys.executable, "-m", "bench", "--only", "sqlite", "--burst", "8", "--github-delay", "0.05",
-            "--connections", "4", "--burst-timeout", "60", "--output", str(output)]
-    private_tmp = tmp_path / "tmp"
-    private_tmp.mkdir()
-    done = subprocess.run(argv, check=False, cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "TMPDIR": str(private_tmp)})
-    assert done.returncode == 0, done.stdout + done.stderr[-4000:]
-    document = json.loads(output.read_text())
+    done, document = run_bench(tmp_path, "--only", "sqlite", "--burst", "8", "--github-delay", "0.05",
+                               "--connections", "4", "--burst-timeout", "60")
     assert document["kind"] == "burst" and document["settings"]["burst"] == 8
     [row] = document["burst"]
     assert row["database"] == "sqlite" and row["post_errors"] == 0
@@ -74,22 +70,17 @@ def test_bench_burst_runs_end_to_end_on_sqlite(tmp_path: Path) -> None:
     assert row["github_by_route"]["/repos/bench/bench/commits/N"] == 5
     assert row["github_calls"] == sum(row["github_by_route"].values()) > 0
     assert "| sqlite | 8 |" in done.stdout and "enriched, the slowest after" in done.stdout
-    assert list(private_tmp.glob("hub-bench-*")) == []
 
 
 @pytest.mark.slow
 def test_reads_at_scale_runs_end_to_end_on_a_small_preload(tmp_path: Path, postgres_url: str) -> None:
     """``--reads-at-scale`` with a tiny preload: its SQL fills a migrated database, every list answers
     200 on both hubs, ingest runs without an error, the JSON has every list."""
-    output = tmp_path / "reads.json"
-    argv = [sys.executable, "-m", "bench", "--reads-at-scale", "--issues", "300", "--deliveries", "600",
-            "--read-repeats", "1", "--rounds", "1", "--duration", "0.5", "--connections", "4",
-            "--postgres", postgres_url.replace("+psycopg", ""), "--output", str(output)]
-    done = subprocess.run(argv, check=False, cwd=ROOT, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stdout + done.stderr[-4000:]
     from bench.reads import LISTS
 
-    result = json.loads(output.read_text())
+    _done, result = run_bench(tmp_path, "--reads-at-scale", "--issues", "300", "--deliveries", "600", "--read-repeats",
+                              "1", "--rounds", "1", "--duration", "0.5", "--connections", "4",
+                              "--postgres", postgres_url.replace("+psycopg", ""), timeout=180)
     assert set(result["reads"]) == set(LISTS)
     assert all(row["big_ms"] > 0 and row["small_ms"] > 0 for row in result["reads"].values())
     assert result["ingest_per_second"]["big"] > 0 and result["ingest_per_second"]["small"] > 0

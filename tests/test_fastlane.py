@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from litestar import Litestar
 
+from hub.fastlane import LaneApp
+
 from support import SENTRY_SECRET, sentry_headers, sentry_issue_body
 
 ENV = {"SENTRY_CLIENT_SECRET": SENTRY_SECRET}
@@ -68,19 +70,43 @@ def _request(case: str, issue_id: str) -> tuple[dict[str, str], bytes]:
     return headers, body
 
 
-async def test_the_lane_and_the_route_answer_alike(hub_client):
+def _without_ids(answer: Any, record: str) -> Any:
+    """An answer with what differs between two Sentry issues left out: the hub's ids, numbers and
+    links, and the record's own id wherever a text quotes it."""
+    if isinstance(answer, dict):
+        return {key: _without_ids(value, record) for key, value in answer.items()
+                if key not in ("id", "identifier", "number", "url", "title", "external_id", "shortId")}
+    if isinstance(answer, list):
+        return [_without_ids(value, record) for value in answer]
+    return answer.replace(record, "RECORD") if isinstance(answer, str) else answer
+
+
+async def test_the_lane_and_the_route_answer_alike(hub_client, monkeypatch):
+    taken: list[str] = []
+    deliver = LaneApp._deliver
+
+    async def counted(self, hub, source, scope, receive, send):
+        taken.append(scope["path"])
+        await deliver(self, hub, source, scope, receive, send)
+
+    monkeypatch.setattr(LaneApp, "_deliver", counted)
     async with hub_client(env=ENV) as hc:
+        assert isinstance(hc.app, LaneApp)
         for case in CASES:
             lane_headers, lane_body = _request(case, f"lane-{case}")
             route_headers, route_body = _request(case, f"route-{case}")
             lane = await asgi_post(hc.app, lane_headers, [lane_body])
+            assert taken == [PATH], "the delivery did not take the lane"
             route = await asgi_post(hc.app, route_headers, [route_body], through_litestar=True)
+            assert taken == [PATH], "the route's delivery went through the lane"
+            taken.clear()
             assert lane[0] == route[0], (case, lane, route)
-            # The same answer but for the ids in it (two Sentry issues, two hub issues).
-            assert sorted(lane[1]) == sorted(route[1]), (case, lane, route)
+            # The same answer but for what names the record (two Sentry issues, two hub issues).
+            assert _without_ids(lane[1], f"lane-{case}") == _without_ids(route[1], f"route-{case}"), (case, lane, route)
             if case == "created":
                 assert lane[1]["issue"]["identifier"] != route[1]["issue"]["identifier"]
                 again = await asgi_post(hc.app, lane_headers, [lane_body])
+                taken.clear()
                 assert again == lane, "a replayed delivery is answered with its first outcome"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
@@ -10,10 +9,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
 
-from hub.app import create_app
-from hub.plugins import build_plugin_manager
 from hostile import ANY_TEXT, hostile
-from support import FIXTURES, SENTRY_SECRET, make_settings, sign
+from support import FIXTURES, SENTRY_SECRET, sign, sync_client, with_value
 
 COMPONENTS = FIXTURES / "sentry" / "components"
 CREATE = json.loads((COMPONENTS / "issue-link-create.json").read_text())
@@ -25,20 +22,8 @@ CREATE_PATHS = [("issueId",), ("webUrl",), ("project",), ("project", "slug"), ("
                 ("actor", "name"), ("fields",), *(("fields", name) for name in CREATE["fields"])]
 
 
-def _with(document: Any, path: tuple, value: Any) -> bytes:
-    document = copy.deepcopy(document)
-    target = document
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = value
-    return json.dumps(document).encode()
-
-
 def _client(database_url: str) -> TestClient:
-    pm = build_plugin_manager()
-    app = create_app(make_settings(database_url, env={"SENTRY_CLIENT_SECRET": SENTRY_SECRET}, pm=pm), pm,
-                     start_worker=False, migrate=False)
-    return TestClient(app=app)
+    return sync_client(database_url, {"SENTRY_CLIENT_SECRET": SENTRY_SECRET})
 
 
 def _post(client: TestClient, path: str, body: bytes) -> None:
@@ -59,12 +44,12 @@ def test_hostile_component_requests_are_never_a_server_error(database_url):
         @example(path=("actor", "name"), value="\ud800 Jane\u0000", endpoint="issue-link/create")
         @example(path=("fields", "title"), value="\ud800", endpoint="issue-link/create")
         def issue_link(path: tuple, value: Any, endpoint: str) -> None:
-            _post(client, endpoint, _with(CREATE, path, value))
+            _post(client, endpoint, with_value(CREATE, path, value))
 
         @FUZZ
         @given(index=st.integers(0, 3), key=st.sampled_from(["name", "value"]), value=WRONG)
         def alert_rule(index: int, key: str, value: Any) -> None:
-            _post(client, "alert-rule-action", _with(SETTINGS, ("fields", index, key), value))
+            _post(client, "alert-rule-action", with_value(SETTINGS, ("fields", index, key), value))
 
         @FUZZ
         # Any text a URL can carry (a lone surrogate cannot be percent-encoded, so never arrives).

@@ -294,10 +294,12 @@ async def test_a_record_found_linked_is_remembered_as_linked(store, store_url, d
     assert ("echo", "elsewhere") in store.recent_links
 
 
-async def test_issue_numbers_come_in_larger_batches_during_a_burst_and_stay_unique(store, store_url):
+async def test_issue_numbers_come_in_larger_batches_during_a_burst_and_stay_unique(store, store_url, monkeypatch):
     import hub.store.store as store_module
 
     numbers, clock, taken = store._numbers, [1000.0], []
+    # The allocator's clock only (time.monotonic itself stays the event loop's).
+    monkeypatch.setattr(store_module, "time", type("Clock", (), {"monotonic": staticmethod(lambda: clock[0])}))
 
     async def next_batch() -> int:
         """Use up what is held, then take one more (a fetch); the size of that fetch."""
@@ -306,17 +308,12 @@ async def test_issue_numbers_come_in_larger_batches_during_a_burst_and_stay_uniq
         taken.append(await numbers.take())
         return numbers.size
 
-    real_monotonic = store_module.time.monotonic
-    store_module.time.monotonic = lambda: clock[0]
-    try:
-        sizes = [await next_batch()]
-        for _ in range(6):  # each batch used up within the second: the next is twice as large
-            clock[0] += 0.1
-            sizes.append(await next_batch())
-        clock[0] += 60  # quiet again: back to the base size (what a restart may leave unused)
+    sizes = [await next_batch()]
+    for _ in range(6):  # each batch used up within the second: the next is twice as large
+        clock[0] += 0.1
         sizes.append(await next_batch())
-    finally:
-        store_module.time.monotonic = real_monotonic
+    clock[0] += 60  # quiet again: back to the base size (what a restart may leave unused)
+    sizes.append(await next_batch())
     base, top = numbers.prefetch, numbers.prefetch * numbers.MAX_GROWTH
     assert sizes == [base, 2 * base, 4 * base, 8 * base, top, top, top, base], sizes
     assert len(taken) == len(set(taken)) and taken == sorted(taken)
