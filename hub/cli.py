@@ -130,18 +130,18 @@ def _metrics_directory(workers: int) -> Iterator[None]:
 
 def _transport_limits(args: argparse.Namespace) -> TransportLimits:
     """The flags' transport limits, fitted to the open-file limit, handed to the server's processes."""
-    from hub import limits as transport
+    from hub.limits import ENV, fit_fd_limit
 
     for flag in ("max_connections", "max_header_bytes", "max_headers", "header_timeout", "body_timeout",
                  "keep_alive_timeout"):
         if not getattr(args, flag) > 0:
             raise CliError(f"--{flag.replace('_', '-')} must be positive, got {getattr(args, flag)}")
-    limits = transport.fit_fd_limit(transport.TransportLimits(
+    limits = fit_fd_limit(TransportLimits(
         max_header_bytes=args.max_header_bytes, max_headers=args.max_headers, header_timeout=args.header_timeout,
         body_timeout=args.body_timeout, keep_alive_timeout=args.keep_alive_timeout,
         max_connections=args.max_connections))
     # uvicorn's workers build the protocol from an import string: the environment carries the limits.
-    os.environ[transport.ENV] = limits.to_env()
+    os.environ[ENV] = limits.to_env()
     return limits
 
 
@@ -273,8 +273,7 @@ def cmd_jobs_retry(args: argparse.Namespace) -> None:
 
 
 def _serve_arguments(serve: argparse.ArgumentParser) -> None:
-    config_help = CONFIG_HELP
-    serve.add_argument("--config", help=config_help)
+    config_option(serve)
     serve.add_argument("--host", help="address to listen on (default: [hub] host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: [hub] port, 8000)")
     serve.add_argument("--workers", type=int, default=1, help="server processes (default: 1)")
@@ -298,26 +297,23 @@ def _serve_arguments(serve: argparse.ArgumentParser) -> None:
 
 
 def _db_arguments(database: argparse.ArgumentParser) -> None:
-    config_help = CONFIG_HELP
     db_commands = database.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     upgrade = db_commands.add_parser("upgrade", help="apply migrations to the configured database")
-    upgrade.add_argument("--config", help=config_help)
+    config_option(upgrade)
     upgrade.set_defaults(func=cmd_db_upgrade)
 
 
 def _plugins_arguments(plugins: argparse.ArgumentParser) -> None:
-    config_help = CONFIG_HELP
-    plugins.add_argument("--config", help=config_help)
+    config_option(plugins)
     plugins.set_defaults(func=cmd_plugins)
 
 
 def _replay_arguments(replay: argparse.ArgumentParser) -> None:
-    config_help = CONFIG_HELP
     replay.add_argument("file", help="the saved JSON body")
     replay.add_argument("--source", required=True, help="the source it came from (e.g. sentry)")
     replay.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
                         help="a header of the original delivery (repeatable), e.g. 'Sentry-Hook-Resource: issue'")
-    replay.add_argument("--config", help=config_help)
+    config_option(replay)
     replay.add_argument("--no-jobs", action="store_true", help="do not run the enrichment jobs it enqueues")
     replay.add_argument("--dry-run", action="store_true",
                         help="say what it would do (created, deduplicated, skipped and why, the issue text); write nothing")
@@ -325,17 +321,16 @@ def _replay_arguments(replay: argparse.ArgumentParser) -> None:
 
 
 def _jobs_arguments(jobs: argparse.ArgumentParser) -> None:
-    config_help = CONFIG_HELP
     jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True, metavar="COMMAND")
     listing = jobs_commands.add_parser("list", help="the newest jobs, one line each")
     listing.add_argument("--status", choices=["queued", "running", "done", "failed"], help="only jobs in this state")
     listing.add_argument("--limit", type=int, default=100, help="at most this many (default: 100)")
-    listing.add_argument("--config", help=config_help)
+    config_option(listing)
     listing.set_defaults(func=cmd_jobs_list)
     retry = jobs_commands.add_parser("retry", help="queue jobs again with fresh attempts")
     retry.add_argument("ids", nargs="*", metavar="ID", help="jobs to queue again (any not running)")
     retry.add_argument("--failed", action="store_true", help="every failed job")
-    retry.add_argument("--config", help=config_help)
+    config_option(retry)
     retry.set_defaults(func=cmd_jobs_retry)
 
 
@@ -374,6 +369,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 CONFIG_HELP = "config file (default: $HUB_CONFIG or ./config.toml)"
 
 
+def config_option(*parsers: argparse.ArgumentParser) -> None:
+    """``--config`` on each of ``parsers`` (every command that reads the configuration has it)."""
+    for parser in parsers:
+        parser.add_argument("--config", help=CONFIG_HELP)
+
+
 def plugin_commands(pm: Any) -> list[Command]:
     """The commands of the plugins in ``pm``: ``register_commands``, and ``<command> sync`` of each sink
     that names a command (hub.sync), in a stable order."""
@@ -400,7 +401,7 @@ def add_plugin_commands(commands: Any, found: Sequence[Command], taken: Sequence
             sub = actions.add_parser(command.name, help=command.help, description=command.help)
             if command.arguments is not None:
                 command.arguments(sub)
-            sub.add_argument("--config", help=CONFIG_HELP)
+            config_option(sub)
             sub.set_defaults(func=lambda args, key=(command.group, command.name): run_plugin_command(args, *key))
 
 

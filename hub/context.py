@@ -22,7 +22,7 @@ from hub.models import as_utc, new_id, utcnow
 from hub.pipeline import Pipeline
 from hub.plugins import await_maybe
 from hub.services.queries import IssueFilters, list_issues
-from hub.store import ISSUES, LINKS, LinkedIssue, storable
+from hub.store import ISSUES, LINKS, storable
 from hub.types import Decision, EndpointError, EndpointRequest, ExternalLinkDraft, IssueDraft, IssueView
 
 __all__ = ["EndpointContext", "Filed"]
@@ -80,10 +80,6 @@ class EndpointContext(Pipeline):
         filters = IssueFilters(q=text or None)
         page = await list_issues(self._hub.engine, filters, per_page=max(1, min(limit, 100)))
         return [_view(row) for row in page.rows]
-
-    async def find_linked(self, source: str, external_id: str) -> LinkedIssue | None:
-        """The issue linked to ``(source, external_id)`` and the link, or None."""
-        return await self._hub.store.find_linked(source, external_id)
 
     async def code_link(self, project: str | None, path: str, line: int | None, commit: str | None) -> str | None:
         """The web URL of ``path`` at ``line`` in ``project``'s repository (the ``code_link`` hook), or None."""

@@ -27,6 +27,7 @@ import httpx
 import sqlalchemy as sa
 
 from hub import metrics, store
+from hub.models import as_utc
 from hub.concurrency import AdaptiveLimit
 from hub.plugins import await_maybe
 from hub.redact import redact
@@ -293,8 +294,7 @@ class Worker:
             log.info("Job %s (%s) done%s", job.id, job.kind, f": {note}" if note else "")
             if job.kind == "enrich":
                 # The job was queued in the transaction of the delivery that made the issue.
-                queued = job.created_at if job.created_at.tzinfo else job.created_at.replace(tzinfo=timezone.utc)
-                metrics.observe_enrichment((self.clock() - queued).total_seconds())
+                metrics.observe_enrichment((self.clock() - as_utc(job.created_at)).total_seconds())
 
     async def _enrich(self, job: Any) -> str:
         hub = self.hub

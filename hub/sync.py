@@ -46,12 +46,12 @@ def sink_commands(sinks: Any) -> list[Command]:
     return [
         Command(group=sink.command, name="sync", help="publish issues made before publishing was enabled",
                 group_help=f"{sink.description}: publish issues", arguments=arguments,
-                run=lambda args, settings, pm, name=sink.name: run_sync(settings, pm, name, args.since, CommandError))
+                run=lambda args, settings, pm, name=sink.name: run_sync(settings, pm, name, args.since))
         for sink in sinks if sink.command
     ]
 
 
-async def run_sync(settings: Any, pm: Any, sink: str, since: timedelta, cli_error: type[Exception] | None = None,
+async def run_sync(settings: Any, pm: Any, sink: str, since: timedelta,
                    out: TextIO = sys.stderr, http_transport: Any = None,
                    poll_seconds: float = 0.2) -> int:
     """Queue and run the sync of ``sink``; 0 when every job is done, 1 when some failed or wait."""
@@ -59,14 +59,13 @@ async def run_sync(settings: Any, pm: Any, sink: str, since: timedelta, cli_erro
     from hub.runtime import Hub
     from hub.sinks import check_sinks, queue_sync
 
-    cli_error = cli_error or CommandError
 
     async with Hub.running(settings, pm, start_worker=False, migrate=False, http_transport=http_transport) as hub:
         if sink not in {found.name for found in hub.store.sinks}:
-            raise cli_error(f"the sink {sink!r} is not enabled in this configuration")
+            raise CommandError(f"the sink {sink!r} is not enabled in this configuration")
         problems = await check_sinks(hub)
         if problems:
-            raise cli_error(f"sink {sink}: " + "; ".join(problems))
+            raise CommandError(f"sink {sink}: " + "; ".join(problems))
         ids = await queue_sync(hub, sink, since)
         print(f"{sink}: {len(ids)} issue(s) of the last {since} to publish", file=out)
         statuses = await _run_with_progress(hub, ids, Worker(hub).run_due, out, poll_seconds)

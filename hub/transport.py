@@ -28,9 +28,9 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from hub.limits import ENV, FD_RESERVE, TransportLimits, current_limits, fit_fd_limit
+from hub.limits import TransportLimits, current_limits
 
-__all__ = ["ENV", "FD_RESERVE", "PROTOCOL", "GuardedHttpToolsProtocol", "TransportLimits", "current_limits", "fit_fd_limit"]
+__all__ = ["PROTOCOL", "GuardedHttpToolsProtocol", "TransportLimits", "current_limits"]
 
 log = logging.getLogger("hub.transport")
 

@@ -100,6 +100,8 @@ def cmd_user_remove(args: argparse.Namespace) -> None:
 
 def token_arguments(token: argparse.ArgumentParser) -> None:
     """``hub token``'s sub-commands: create, list, revoke."""
+    from hub.cli import config_option  # imported late: cli imports this module
+
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
     create = token_commands.add_parser("create", help="create a token and print it (shown once)")
     create.add_argument("name", help="a name for the token (who or what uses it)")
@@ -110,11 +112,13 @@ def token_arguments(token: argparse.ArgumentParser) -> None:
     revoke = token_commands.add_parser("revoke", help="delete a token (effective at once)")
     revoke.add_argument("name")
     revoke.set_defaults(func=cmd_token_revoke)
-    _config_option(create, listing, revoke)
+    config_option(create, listing, revoke)
 
 
 def user_arguments(user: argparse.ArgumentParser) -> None:
     """``hub user``'s sub-commands: add, remove."""
+    from hub.cli import config_option  # imported late: cli imports this module
+
     user_commands = user.add_subparsers(dest="user_command", required=True, metavar="COMMAND")
     add = user_commands.add_parser("add", help="create an account (password from the terminal or stdin)")
     add.add_argument("name")
@@ -123,14 +127,7 @@ def user_arguments(user: argparse.ArgumentParser) -> None:
     remove = user_commands.add_parser("remove", help="delete an account and its sessions")
     remove.add_argument("name")
     remove.set_defaults(func=cmd_user_remove)
-    _config_option(add, remove)
-
-
-def _config_option(*parsers: argparse.ArgumentParser) -> None:
-    from hub.cli import CONFIG_HELP
-
-    for parser in parsers:
-        parser.add_argument("--config", help=CONFIG_HELP)
+    config_option(add, remove)
 
 
 def _error(message: str) -> Exception:

@@ -56,7 +56,7 @@ SINCE = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(day
 _MAX_TEXT = 200
 #: Headers a replay leaves out, besides the source's own delivery-id headers
 #: (Source.delivery_id_headers): with its request id the replay would be answered as a repeat.
-_REQUEST_ID_HEADERS = {GENERIC_DELIVERY_ID, "request-id", "x-github-delivery"}
+_REQUEST_ID_HEADERS = {GENERIC_DELIVERY_ID}
 
 
 def _text(name: str, value: str | None) -> str | None:

@@ -79,7 +79,6 @@ class Budget:
         self._wall = wall
         self._changed = asyncio.Condition()
         self.in_flight = 0
-        self.peak_in_flight = 0
         self._points: deque[tuple[float, int]] = deque()
         self._seconds: deque[tuple[float, float]] = deque()
         self.remaining: int | None = None
@@ -96,7 +95,6 @@ class Budget:
                 except asyncio.TimeoutError:
                     pass
             self.in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             self._points.append((self._clock(), points))
         started = self._clock()
         try:

@@ -17,7 +17,7 @@ from typing import Any
 from hub import Change, Decision, IssueView, Source, Verdict
 from hub import escape_markdown
 
-from hub_github.issues import own_logins
+from hub_github.issues import COMMENT_MARKER, own_logins
 from hub_github.settings import GithubSettings
 
 __all__ = ["SOURCE", "accept", "changes_for", "verify"]
@@ -30,7 +30,7 @@ SOURCE = Source(name="github", description="GitHub Issues: closes, reopens, assi
                               "x-github-hook-installation-target-id"),
                 secret_headers=("x-hub-signature", "x-hub-signature-256"))
 _MIRRORED_ACTIONS = {"issues": ("closed", "reopened", "assigned", "unassigned"), "issue_comment": ("created",)}
-_COMMENT_MARKER = "<!-- hub:comment "
+_COMMENT_MARKER = COMMENT_MARKER.split("{", 1)[0]  # "<!-- hub:comment ": any key
 # Hub comments are capped like the rest of the hub's text; GitHub's own cap is 65,536.
 _MAX_COMMENT = 65_536
 
