@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.delivery import Answer
-from hub.ingest import _INTEGRITY_ERRORS, enrich_payload, received
+from hub.ingest import applied_once, enrich_payload, received
 from hub.models import as_utc, new_id, utcnow
 from hub.pipeline import Pipeline
 from hub.plugins import await_maybe
@@ -113,29 +113,24 @@ class EndpointContext(Pipeline):
         delivery = self._delivery(source, request, payload,
                                   Decision("create", external_id=draft.link.external_id, summary=summary))
         job_payload = enrich_payload(hub, draft, payload)
-        for attempt in (1, 2):
-            try:
-                new = await store.create_issue(source, draft, hub.settings.hub.issue_prefix, job_payload, delivery,
-                                               lambda issue: Answer(200, storable(dict(answer(issue))), "created"))
-                if new is not None:
-                    log.info("%s Created issue %s from %s", delivery.source.prefix, new.issue.identifier,
-                             draft.log_name or draft.link.external_id)
-                    hub.notify_jobs()
-                    return Filed(new.issue, "created", new.answer.body)
-                linked = await store.find_linked(source, draft.link.external_id)
-                if linked is None:
-                    raise EndpointError(409, "the record was linked and unlinked meanwhile, try again")
-                body = storable(dict(answer(linked.issue)))
-                await store.record(delivery, Answer(200, body, "deduplicated"), linked.issue.id)
-                return Filed(linked.issue, "deduplicated", body)
-            except _INTEGRITY_ERRORS:
-                earlier = await store.earlier_response(source, delivery.request_id) if delivery.request_id else None
-                if earlier is not None:
-                    return Filed(None, "replayed", earlier)
-                if attempt == 2 or not store.label_ids:
-                    raise
-                store.forget_labels()  # a cached label id deleted by hand (as the pipeline does)
-        raise AssertionError("unreachable")
+
+        async def write() -> Filed:
+            new = await store.create_issue(source, draft, hub.settings.hub.issue_prefix, job_payload, delivery,
+                                           lambda issue: Answer(200, storable(dict(answer(issue))), "created"))
+            if new is not None:
+                log.info("%s Created issue %s from %s", delivery.source.prefix, new.issue.identifier,
+                         draft.log_name or draft.link.external_id)
+                hub.notify_jobs()
+                return Filed(new.issue, "created", new.answer.body)
+            linked = await store.find_linked(source, draft.link.external_id)
+            if linked is None:
+                raise EndpointError(409, "the record was linked and unlinked meanwhile, try again")
+            body = storable(dict(answer(linked.issue)))
+            await store.record(delivery, Answer(200, body, "deduplicated"), linked.issue.id)
+            return Filed(linked.issue, "deduplicated", body)
+
+        # The webhook's rule for a delivery seen before (hub.ingest.applied_once).
+        return await applied_once(hub, delivery, write, lambda earlier: Filed(None, "replayed", earlier))
 
     async def link_issue(self, source: str, link: ExternalLinkDraft, identifier: str, request: EndpointRequest, *,
                          move: bool, summary: str, answer: Callable[[IssueView], Mapping[str, Any]]) -> Filed:

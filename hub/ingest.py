@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import sqlite3
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, TypeVar
 
 import msgspec
 import psycopg
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from hub.runtime import Hub
 
 __all__ = ["DATABASE_ERRORS", "MAX_NESTING", "enrich_payload", "handle_webhook", "parse_payload", "record_rejection", "received"]
+
+T = TypeVar("T")
 
 log = logging.getLogger("hub.webhook")
 
@@ -223,21 +225,36 @@ async def record_rejection(hub: "Hub", delivery: ReceivedDelivery, answer: Answe
 
 async def _write(hub: "Hub", delivery: ReceivedDelivery) -> Answer:
     """The decided delivery's writes; a replayed Request-ID gets the answer it got the first time."""
+    return await applied_once(hub, delivery, lambda: _decided(hub, delivery),
+                              lambda earlier: Answer(200, earlier, "replayed"))
+
+
+async def _decided(hub: "Hub", delivery: ReceivedDelivery) -> Answer:
     decision = delivery.decision
+    if decision.kind == "skip" or not decision.external_id:
+        answer = skipped_answer(decision.reason or "ignored")
+        await hub.store.record(delivery, answer)
+        return answer
+    if decision.kind == "create":
+        return await _create(hub, delivery)
+    return await _update(hub, delivery)
+
+
+async def applied_once(hub: "Hub", delivery: ReceivedDelivery, write: Callable[[], Awaitable[T]],
+                       replayed: Callable[[dict[str, Any]], T]) -> T:
+    """``write()``, the delivery's writes (its delivery row in their transaction), applied once:
+    a delivery seen before (its Request-ID, or its body for a source that signs only the body)
+    gets ``replayed(the answer logged the first time)``.
+
+    UNIQUE(source, request_id) and UNIQUE(source, body_sha256) roll a replay's transaction back,
+    so nothing is looked up on the hot path: only a conflict costs the extra query. A conflict
+    that is no replay is a cached label id deleted by hand: the labels are forgotten and the
+    write tried once more.
+    """
     for attempt in (1, 2):
         try:
-            if decision.kind == "skip" or not decision.external_id:
-                answer = skipped_answer(decision.reason or "ignored")
-                await hub.store.record(delivery, answer)
-                return answer
-            if decision.kind == "create":
-                return await _create(hub, delivery)
-            return await _update(hub, delivery)
+            return await write()
         except _INTEGRITY_ERRORS:
-            # The delivery row shares the transaction of everything the delivery changed, and
-            # UNIQUE(source, request_id) (and UNIQUE(source, body_sha256) for sources that sign
-            # only the body) makes a replay roll all of it back. Nothing is looked up on the hot
-            # path: only a conflict costs the extra query.
             earlier = None
             if delivery.request_id or delivery.body_sha256:
                 earlier = await hub.store.earlier_response(delivery.source.name, delivery.request_id,
@@ -245,10 +262,9 @@ async def _write(hub: "Hub", delivery: ReceivedDelivery) -> Answer:
             if earlier is not None:
                 log.info("%s Replayed delivery (Request-ID %s): answering with the earlier outcome, applied once",
                          delivery.source.prefix, delivery.request_id)
-                return Answer(200, earlier, "replayed")
+                return replayed(earlier)
             if attempt == 2 or not hub.store.label_ids:
                 raise
-            # A label id cached by this process no longer exists (deleted by hand): forget them.
             hub.store.forget_labels()
     raise AssertionError("unreachable")
 

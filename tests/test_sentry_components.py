@@ -61,6 +61,12 @@ def regressed(issue_id: str) -> dict:
     return payload
 
 
+async def deliveries(hc) -> int:
+    """Rows in the delivery log."""
+    async with hc.hub.engine.connect() as connection:
+        return (await connection.execute(sa.text("SELECT count(*) FROM hub_delivery"))).scalar_one()
+
+
 async def links(hc) -> list[dict]:
     async with hc.hub.engine.connect() as connection:
         table = ExternalIssue.__table__
@@ -102,8 +108,10 @@ async def test_a_create_for_a_tracked_issue_answers_that_issue_and_a_replay_chan
         first = await webhook(hc, {**regressed(SENTRY_ISSUE), "action": "created"})
         assert first.json()["issue"]["identifier"] == "CHIPP-1"
         again = await component(hc, "issue-link/create", body_of("issue-link-create.json"), request_id="r-1")
+        logged = await deliveries(hc)
         replay = await component(hc, "issue-link/create", body_of("issue-link-create.json"), request_id="r-1")
         assert again.json()["identifier"] == "1" and replay.json() == again.json()
+        assert await deliveries(hc) == logged, "a replayed request is not logged again"
         assert (await hc.client.get("/api/issues")).json()["total"] == 1
 
 
