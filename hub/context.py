@@ -18,18 +18,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.delivery import Answer
 from hub.ingest import applied_once, enrich_payload, received
-from hub.models import as_utc, new_id, utcnow
+from hub.models import new_id, utcnow
 from hub.pipeline import Pipeline
 from hub.plugins import await_maybe
 from hub.services.queries import IssueFilters, list_issues
-from hub.store import ISSUES, LINKS, storable
+from hub.store import ISSUES, LINKS, issue_view, storable
+from hub.store.tables import decode_row
 from hub.types import Decision, EndpointError, EndpointRequest, ExternalLinkDraft, IssueDraft, IssueView
 
 __all__ = ["EndpointContext", "Filed"]
 
 log = logging.getLogger("hub.endpoints")
-
-_VIEW_FIELDS = tuple(field.name for field in dataclasses.fields(IssueView))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,11 +45,9 @@ class Filed:
     body: Mapping[str, Any]
 
 
-def _view(row: Mapping[str, Any]) -> IssueView:
-    values = {name: row[name] for name in _VIEW_FIELDS if name in row}
-    values["created_at"] = as_utc(values["created_at"])
-    values["closed_at"] = as_utc(values.get("closed_at"))
-    return IssueView(**values)
+def _view(dialect: str, row: Mapping[str, Any]) -> IssueView:
+    # The store's one reading of an issue row (times made aware, JSON parsed), as the sinks read it.
+    return issue_view(decode_row(dialect, (ISSUES,), row))
 
 
 class EndpointContext(Pipeline):
@@ -69,7 +66,7 @@ class EndpointContext(Pipeline):
         async with self._hub.engine.connect() as connection:
             row = (await connection.execute(sa.select(ISSUES).where(
                 ISSUES.c.identifier == identifier.strip().upper()))).mappings().first()
-        return None if row is None else _view(row)
+        return None if row is None else _view(connection.dialect.name, row)
 
     async def search_issues(self, text: str | None, limit: int = 20) -> list[IssueView]:
         """Issues whose title contains ``text`` or whose identifier is ``text``, newest first
@@ -79,7 +76,7 @@ class EndpointContext(Pipeline):
         text = re.sub(r"[\x00-\x1f\x7f\ud800-\udfff]", "", text or "").strip()[:200]
         filters = IssueFilters(q=text or None)
         page = await list_issues(self._hub.engine, filters, per_page=max(1, min(limit, 100)))
-        return [_view(row) for row in page.rows]
+        return [_view(self._hub.engine.dialect.name, row) for row in page.rows]
 
     async def code_link(self, project: str | None, path: str, line: int | None, commit: str | None) -> str | None:
         """The web URL of ``path`` at ``line`` in ``project``'s repository (the ``code_link`` hook), or None."""
@@ -156,7 +153,7 @@ class EndpointContext(Pipeline):
                 ISSUES.c.identifier == identifier.strip().upper()))).mappings().first()
             if row is None:
                 raise EndpointError(404, f"no issue {identifier.strip().upper()[:40]} in the hub")
-            target = _view(row)
+            target = _view(connection.dialect.name, row)
             outcome = await _link_or_move(connection, source, external_id, link, target, move)
         body = storable(dict(answer(target)))
         await hub.store.record(delivery, Answer(200, body, outcome), target.id)

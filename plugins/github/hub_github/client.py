@@ -127,6 +127,13 @@ class GitHubClient:
             "User-Agent": USER_AGENT,
         }
 
+    @classmethod
+    def for_settings(cls, settings: GithubSettings, http: httpx.AsyncClient, cache: Cache) -> "GitHubClient":
+        """The client ``[github]`` describes: its API URL, its token (set: callers check first), its
+        ``max_concurrent_requests``."""
+        return cls(http, api_url=settings.api_url, token=settings.token.get_secret_value(), cache=cache,
+                   max_concurrent=settings.max_concurrent_requests)
+
     def _budget(self) -> Budget:
         return budget_for(self._key, self._max_concurrent)
 

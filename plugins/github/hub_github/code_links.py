@@ -88,8 +88,7 @@ async def repository_file(settings: GithubSettings, project: str | None, path: s
     repo = settings.repo_for(project)
     if repo is None or settings.token is None:
         return None
-    client = GitHubClient(http, api_url=settings.api_url, token=settings.token.get_secret_value(), cache=cache,
-                          max_concurrent=settings.max_concurrent_requests)
+    client = GitHubClient.for_settings(settings, http, cache)
     try:
         files = await asyncio.wait_for(_tree_files(client, cache, repo, _ref(commit)), TREE_TIMEOUT_SECONDS)
     except (GitHubError, RetryLater, httpx.HTTPError, asyncio.TimeoutError) as error:

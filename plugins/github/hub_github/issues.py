@@ -212,8 +212,7 @@ async def publish(issue: IssueView, link: LinkView | None, links: Sequence[LinkV
     settings: GithubSettings = config.plugin("github")
     if settings.token is None:
         raise GiveUp("[github.issues] is enabled but GITHUB_TOKEN is not set")
-    client = GitHubClient(http, api_url=settings.api_url, token=settings.token.get_secret_value(), cache=cache,
-                          max_concurrent=settings.max_concurrent_requests)
+    client = GitHubClient.for_settings(settings, http, cache)
     issues = IssuesClient(client, settings)
     created: ExternalLinkDraft | None = None
     if link is None:

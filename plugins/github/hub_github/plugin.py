@@ -128,8 +128,7 @@ async def check_sink(sink: str, config: Settings, http: httpx.AsyncClient, cache
     settings: GithubSettings = config.plugin("github")
     if settings.token is None:
         return ["GITHUB_TOKEN is not set"]
-    client = GitHubClient(http, api_url=settings.api_url, token=settings.token.get_secret_value(), cache=cache,
-                          max_concurrent=settings.max_concurrent_requests)
+    client = GitHubClient.for_settings(settings, http, cache)
     problems = []
     for repo in sorted(settings.mirrored_repos()):
         try:
@@ -183,8 +182,7 @@ async def enrich_description(
         reason = "no GITHUB_TOKEN" if settings.token is None else f"no repository for project {slug!r}"
         log.debug("[GitHub] %s: no correlation (%s)", issue.identifier, reason)
         return None
-    client = GitHubClient(http, api_url=settings.api_url, token=settings.token.get_secret_value(),
-                          cache=cache, max_concurrent=settings.max_concurrent_requests)
+    client = GitHubClient.for_settings(settings, http, cache)
     window = Window.before(first_seen, settings)
     found = await correlate(client, cache, repo, settings, window, stack_files)
     log.info("[GitHub] %s: %d commit(s), %d touching the stack, %d deployment(s) in %s",
