@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 from dataclasses import asdict
 from pathlib import Path
 
@@ -122,12 +123,11 @@ def _reads_at_scale(args: argparse.Namespace) -> int:
     return 0
 
 
-def _burst(options: Options, output: Path | None) -> int:
-    """The burst scenario (bench/burst.py): print its table and verdict, write its JSON; 1 if it failed."""
-    from bench.burst import run_burst
-
+def _run_and_write(run_it: Any, make_document: Any, options: Options, output: Path | None) -> tuple[dict, Path] | int:
+    """Run a scenario and write its JSON document: the document and its path, or the exit status
+    of a run that was interrupted (130) or could not start (1, said on standard error)."""
     try:
-        results = run_burst(options)
+        results = run_it(options)
     except KeyboardInterrupt:
         print("bench: interrupted; servers stopped and databases dropped", file=sys.stderr)
         return 130
@@ -135,8 +135,18 @@ def _burst(options: Options, output: Path | None) -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     settings = {key: (str(value) if isinstance(value, Path) else value) for key, value in asdict(options).items()}
-    document = report.burst_document(results, settings, _postgres_version(options))
-    path = report.write(document, output)
+    document = make_document(results, settings, _postgres_version(options))
+    return document, report.write(document, output)
+
+
+def _burst(options: Options, output: Path | None) -> int:
+    """The burst scenario (bench/burst.py): print its table and verdict, write its JSON; 1 if it failed."""
+    from bench.burst import run_burst
+
+    ran = _run_and_write(run_burst, report.burst_document, options, output)
+    if isinstance(ran, int):
+        return ran
+    document, path = ran
     print(report.burst_table(document["burst"]))
     print()
     for line in document["targets"]:
@@ -154,17 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _reads_at_scale(options)
     if options.burst:
         return _burst(options, output)
-    try:
-        results = run(options)
-    except KeyboardInterrupt:
-        print("bench: interrupted; servers stopped and databases dropped", file=sys.stderr)
-        return 130
-    except RuntimeError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
-    settings = {key: (str(value) if isinstance(value, Path) else value) for key, value in asdict(options).items()}
-    document = report.document(results, settings, _postgres_version(options))
-    path = report.write(document, output)
+    ran = _run_and_write(run, report.document, options, output)
+    if isinstance(ran, int):
+        return ran
+    document, path = ran
     print(report.table(document["summary"]))
     print()
     for line in document["targets"]:

@@ -132,17 +132,26 @@ def _machine(postgres_version: str | None) -> dict[str, Any]:
             "python": platform.python_version(), "postgresql": postgres_version}
 
 
-def document(results: dict[str, Any], settings: dict[str, Any], postgres_version: str | None) -> dict[str, Any]:
-    """The JSON document of a run: settings, machine, commit, summaries, rounds, checks, evidence."""
-    summaries = [summarize(contender) for contender in results["contenders"]]
+def _header(results: dict[str, Any], settings: dict[str, Any], postgres_version: str | None,
+            **kind: str) -> dict[str, Any]:
+    """What every result document starts with: schema, when, how long, which commit, which machine."""
     return {
         "schema": SCHEMA_VERSION,
+        **kind,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "elapsed_seconds": results["elapsed_seconds"],
         "commit": _git("rev-parse", "HEAD"),
         "dirty": bool(_git("status", "--porcelain", "--", "hub", "plugins")),
         "machine": _machine(postgres_version),
         "settings": settings,
+    }
+
+
+def document(results: dict[str, Any], settings: dict[str, Any], postgres_version: str | None) -> dict[str, Any]:
+    """The JSON document of a run: settings, machine, commit, summaries, rounds, checks, evidence."""
+    summaries = [summarize(contender) for contender in results["contenders"]]
+    return {
+        **_header(results, settings, postgres_version),
         "summary": summaries,
         "targets": targets(summaries),
         "checks": results["checks"],
@@ -186,14 +195,7 @@ def burst_targets(rows: list[dict[str, Any]]) -> list[str]:
 def burst_document(results: dict[str, Any], settings: dict[str, Any], postgres_version: str | None) -> dict[str, Any]:
     """The JSON document of a ``--burst`` run."""
     return {
-        "schema": SCHEMA_VERSION,
-        "kind": "burst",
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "elapsed_seconds": results["elapsed_seconds"],
-        "commit": _git("rev-parse", "HEAD"),
-        "dirty": bool(_git("status", "--porcelain", "--", "hub", "plugins")),
-        "machine": _machine(postgres_version),
-        "settings": settings,
+        **_header(results, settings, postgres_version, kind="burst"),
         "burst": results["burst"],
         "targets": burst_targets(results["burst"]),
     }
