@@ -90,6 +90,9 @@ async def test_a_failing_run_is_logged_and_the_next_interval_runs_again(caplog):
     runner = PeriodicRunner(_stub_hub(pm), clock=lambda: T0)
     assert await runner.run(runner.periodics[0]) is None
     assert "Periodic test.count failed: RuntimeError: the outside API is down" in caplog.text
+    # The failure disabled nothing: the next interval's run happens (and fails the same way).
+    assert await runner.run(runner.periodics[0]) is None
+    assert len(plugin.runs) == 2
 
 
 async def test_a_run_that_outlasts_its_interval_is_stopped(caplog):
