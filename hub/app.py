@@ -24,9 +24,9 @@ from hub.auth.guard import authorize
 from hub.auth.keys import server_key
 from hub.config import Settings
 from hub.console import CONSOLE_HANDLERS, static_files
+from hub.db import DATABASE_ERRORS
 from hub.endpoints import endpoint_handlers, registered_endpoints
 from hub.fastlane import LaneApp
-from hub.ingest import DATABASE_ERRORS
 from hub.metrics import metrics, observe_response, sampling_pools
 from hub.plugins import sources
 from hub.routes import get_issue, health, list_issues, webhook_handlers

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from hub.config import DatabaseSettings
 
 __all__ = [
+    "DATABASE_ERRORS",
     "DatabaseUrlError",
     "async_url",
     "check_url",
@@ -34,6 +37,12 @@ __all__ = [
 ]
 
 log = logging.getLogger("hub.db")
+
+#: Errors that mean "the database is not reachable right now": a webhook answers 503, not 500,
+#: and the metrics count the delivery as ``unavailable``. A pool that has no connection to
+#: give in time raises psycopg_pool.PoolTimeout, an OperationalError.
+DATABASE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, psycopg.OperationalError,
+                   psycopg.InterfaceError, sqlite3.OperationalError, ConnectionError, TimeoutError)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: How long an SQLite writer waits for another connection's write lock before failing.

@@ -23,7 +23,7 @@ from litestar.handlers import HTTPRouteHandler
 from hub.auth import PUBLIC, SCOPES, scope_opt
 from hub.auth.csrf import EXCLUDE_KEY
 from hub.context import EndpointContext
-from hub.ingest import DATABASE_ERRORS
+from hub.db import DATABASE_ERRORS
 from hub.plugins import await_maybe, flatten
 from hub.types import Endpoint, EndpointError, EndpointRequest, EndpointResponse
 

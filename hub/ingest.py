@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from hub.delivery import Answer, ReceivedDelivery, created_answer, duplicate_answer, error_answer, skipped_answer, \
     updated_answer
 from hub.headers import delivery_id, source_headers
+from hub.db import DATABASE_ERRORS
 from hub.metrics import observe_delivery
 from hub.store import LinkedIssue, storable
 from hub.types import Decision, Source
@@ -32,15 +33,12 @@ from hub.types import Decision, Source
 if TYPE_CHECKING:
     from hub.runtime import Hub
 
-__all__ = ["DATABASE_ERRORS", "MAX_NESTING", "enrich_payload", "handle_webhook", "parse_payload", "record_rejection", "received"]
+__all__ = ["MAX_NESTING", "enrich_payload", "handle_webhook", "parse_payload", "record_rejection", "received"]
 
 T = TypeVar("T")
 
 log = logging.getLogger("hub.webhook")
 
-#: Errors that mean "the database is not reachable right now": answered 503, not 500.
-DATABASE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, psycopg.OperationalError,
-                   psycopg.InterfaceError, sqlite3.OperationalError, ConnectionError, TimeoutError)
 #: A UNIQUE or FOREIGN KEY violation, from SQLAlchemy or from a driver.
 _INTEGRITY_ERRORS = (sa.exc.IntegrityError, psycopg.IntegrityError, sqlite3.IntegrityError)
 

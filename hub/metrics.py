@@ -25,6 +25,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from hub.auth import scope_opt
+from hub.db import DATABASE_ERRORS
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -77,7 +78,7 @@ def observe_delivery(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Aw
         except asyncio.CancelledError:
             outcome = "timeout"
             raise
-        except (OSError, sa.exc.DBAPIError, sa.exc.TimeoutError):
+        except DATABASE_ERRORS:
             outcome = "unavailable"
             raise
         finally:

@@ -8,6 +8,7 @@ import time
 
 
 from support import hub_client_factory
+from test_metrics import samples, value
 from tcp_proxy import proxy_in_front_of
 
 JSON = {"content-type": "application/json"}
@@ -25,6 +26,7 @@ async def test_webhook_answers_503_while_the_database_is_away_and_recovers(pg_da
     try:
         async with factory(raw=raw) as hc:
             assert (await deliver(hc, "before")).status_code == 200
+            counted = samples((await hc.client.get("/metrics")).text)
 
             proxy.cut()
             down = await deliver(hc, "during")
@@ -41,6 +43,11 @@ async def test_webhook_answers_503_while_the_database_is_away_and_recovers(pg_da
             assert after.status_code == 200 and after.json()["issue"]["identifier"]
             identifiers = [i["identifier"] for i in (await hc.client.get("/api/issues")).json()["items"]]
             assert len(identifiers) == 2  # "during" was refused, never half-written
+            # The refused delivery is counted as the time budget's, not as a hub error.
+            now = samples((await hc.client.get("/metrics")).text)
+            for outcome, grew in (("timeout", 1), ("error", 0), ("created", 1)):
+                assert value(now, "hub_deliveries_total", source="echo", outcome=outcome) - value(
+                    counted, "hub_deliveries_total", source="echo", outcome=outcome) == grew, outcome
     finally:
         proxy.close()
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import httpx
+import psycopg
+import psycopg_pool
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from support import SENTRY_SECRET, sentry_headers, sentry_issue_body
@@ -94,3 +99,28 @@ async def test_a_failed_attempt_counts_as_a_job_failure(hub_client):
         after = samples((await hc.client.get("/metrics")).text)
     assert value(after, "hub_job_failures_total", kind="enrich") - value(before, "hub_job_failures_total", kind="enrich") == 1
     assert value(after, "hub_outbound_requests_total", service="api.github.com", status="401") >= 1
+
+
+@pytest.mark.parametrize("error", [psycopg_pool.PoolTimeout("couldn't get a connection after 2.00 sec"),
+                                   psycopg.OperationalError("server closed the connection unexpectedly"),
+                                   sqlite3.OperationalError("database is locked")],
+                         ids=lambda error: type(error).__name__)
+async def test_a_delivery_the_database_refuses_counts_as_unavailable(hub_client, echo_installed, error):
+    """What the drivers raise themselves (no SQLAlchemy wrapper) is the database's outage: 503 and
+    ``unavailable``, never ``error`` (the pool's timeout was counted as a hub error once)."""
+    async with hub_client() as hc:
+        before = samples((await hc.client.get("/metrics")).text)
+
+        async def refuse(*args, **kwargs):
+            raise error
+
+        hc.hub.store.create_issue = refuse
+        body = b'{"id": "refused", "action": "open"}'
+        response = await hc.client.post("/api/echo/webhook", content=body,
+                                        headers={"content-type": "application/json"})
+        del hc.hub.store.create_issue
+        assert response.status_code == 503
+        after = samples((await hc.client.get("/metrics")).text)
+    for outcome, grew in (("unavailable", 1), ("error", 0)):
+        assert value(after, "hub_deliveries_total", source="echo", outcome=outcome) - value(
+            before, "hub_deliveries_total", source="echo", outcome=outcome) == grew, outcome

@@ -10,8 +10,9 @@ from litestar import Request, Response, get, post
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.handlers import HTTPRouteHandler
 
+from hub.db import DATABASE_ERRORS
 from hub.delivery import error_answer
-from hub.ingest import DATABASE_ERRORS, handle_webhook, received, record_rejection
+from hub.ingest import handle_webhook, received, record_rejection
 from hub.types import Source
 
 __all__ = ["BodyTooLarge", "answer_delivery", "webhook_handlers"]
