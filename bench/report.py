@@ -53,6 +53,7 @@ def summarize(contender: Contender) -> dict[str, Any]:
         "peak_memory_mib": round(contender.target.peak_kib / 1024, 1),
         "server_cpu_ms_per_request": round(1000 * sum(row["server_cpu_seconds"] for row in rounds) / answered, 3)
         if answered else None,
+        "database_cpu_ms_per_request": _per_request(rounds, "database_cpu_seconds", answered),
         "client_cpu_share": _mean(row["client_cpu_share"] for row in rounds),
         "machine_cpu_busy": _mean(row["machine_cpu_busy"] for row in rounds),
         "postgres_new_sessions_per_round": _mean(row["postgres_new_sessions"] for row in rounds),
@@ -69,6 +70,14 @@ def summarize(contender: Contender) -> dict[str, Any]:
     return summary
 
 
+def _per_request(rounds: list[dict[str, Any]], key: str, answered: int) -> float | None:
+    """Milliseconds of ``key`` (seconds per round) per answered request; None where not measured."""
+    seconds = [row.get(key) for row in rounds]
+    if not answered or any(value is None for value in seconds):
+        return None
+    return round(1000 * sum(seconds) / answered, 3)
+
+
 def _mean(values: Any) -> float | None:
     present = [value for value in values if value is not None]
     return round(mean(present), 3) if present else None
@@ -77,14 +86,16 @@ def _mean(values: Any) -> float | None:
 def table(summaries: list[dict[str, Any]]) -> str:
     """The Markdown table printed at the end of a run (and pasted into docs/performance.md)."""
     lines = [("| database | server | contender | req/s | vs baseline | p50 ms | p99 ms | errors | peak MiB | "
-              "server CPU ms/req |"),
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+              "server CPU ms/req | PostgreSQL CPU ms/req |"),
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in summaries:
         ratio = f"{row['vs_baseline']:.2f}" if row["vs_baseline"] is not None else "1"
         cpu = f"{row['server_cpu_ms_per_request']:.2f}" if row["server_cpu_ms_per_request"] is not None else "-"
+        database = row.get("database_cpu_ms_per_request")
+        database = f"{database:.2f}" if database is not None else "-"
         lines.append(f"| {row['database']} | {row['server']} | {row['label']} | {row['rps']:.0f} "
                      f"({row['rps_min']:.0f}-{row['rps_max']:.0f}) | {ratio} | {row['p50_ms'] or 0:.1f} | "
-                     f"{row['p99_ms'] or 0:.1f} | {row['errors']} | {row['peak_memory_mib']:.0f} | {cpu} |")
+                     f"{row['p99_ms'] or 0:.1f} | {row['errors']} | {row['peak_memory_mib']:.0f} | {cpu} | {database} |")
     return "\n".join(lines)
 
 

@@ -35,6 +35,7 @@ from bench.servers import (
     fake_github,
     hub_server,
     machine_cpu,
+    postgres_cpu_seconds,
 )
 
 __all__ = ["Contender", "Options", "Target", "percentile", "run"]
@@ -208,6 +209,7 @@ class _Run:
             if process.stdout.readline().strip() != "ready":
                 raise RuntimeError(f"load generator failed before starting:\n{self._load_log()}")
             sessions = _sessions(target)
+            database = postgres_cpu_seconds() if target.database == "postgresql" else None
             cpu, machine = target.process.cpu_seconds(), machine_cpu()
             if on_start is not None:
                 on_start()
@@ -215,6 +217,7 @@ class _Run:
             process.stdin.flush()
             line = process.stdout.readline()
             machine_after, cpu_after = machine_cpu(), target.process.cpu_seconds()
+            database_after = postgres_cpu_seconds() if database is not None else None
             if not line:
                 raise RuntimeError(f"load generator failed:\n{self._load_log()}\n--- {target.name}:\n"
                                    f"{target.process.tail()}")
@@ -231,6 +234,8 @@ class _Run:
         answered = result["completed"] + result["drained"]
         result["server_cpu_seconds"] = round(cpu_after - cpu, 3)
         result["server_cpu_ms_per_request"] = round(1000 * (cpu_after - cpu) / answered, 3) if answered else None
+        result["database_cpu_seconds"] = (round(database_after - database, 3)
+                                          if database is not None and database_after is not None else None)
         result["machine_cpu_busy"] = round(busy / total, 3) if total else None
         after = _sessions(target)
         result["postgres_new_sessions"] = None if sessions is None or after is None else after - sessions

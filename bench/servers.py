@@ -27,6 +27,7 @@ __all__ = [
     "free_port",
     "hub_server",
     "machine_cpu",
+    "postgres_cpu_seconds",
     "missing_server_modules",
     "project_python",
 ]
@@ -81,6 +82,31 @@ def machine_cpu() -> tuple[int, int]:
         values = [int(value) for value in stat.readline().split()[1:]]
     idle = values[3] + values[4]  # idle + iowait
     return sum(values) - idle, sum(values)
+
+
+def postgres_cpu_seconds() -> float | None:
+    """User plus system CPU time of every ``postgres`` process on this machine (server, backends,
+    WAL writer, checkpointer), in seconds; None where /proc shows none (a remote server).
+
+    Backends that exit during a window take their time with them; the contenders' pools keep
+    theirs open, so the difference over a window is what the database spent on that load.
+    """
+    ticks, seen = 0, False
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        name, _, rest = text.partition(" (")[2].rpartition(") ")
+        if name != "postgres":
+            continue
+        fields = rest.split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        seen = True
+    return ticks / _TICKS if seen else None
 
 
 @dataclass

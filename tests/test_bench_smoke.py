@@ -48,12 +48,26 @@ def test_bench_smoke_run_on_sqlite(tmp_path: Path) -> None:
         assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
         assert row["peak_memory_mib"] > 0
         assert row["server_cpu_ms_per_request"] > 0
+        assert row["database_cpu_ms_per_request"] is None  # SQLite works inside the server process
     assert summary["baseline"]["vs_baseline"] is None
     assert summary["hub create"]["vs_baseline"] > 0
     assert len(document["rounds"]) == len(LABELS)
     assert all(check["ok"] for check in document["checks"]), document["checks"]
     assert document["github"]["jobs"]["queued"] + document["github"]["jobs"]["running"] > 0
     assert "| hub create |" in done.stdout
+
+
+def test_postgres_cpu_counts_the_local_servers_work(postgres_url: str) -> None:
+    """The bench's "PostgreSQL CPU ms/req": the local server's processes' CPU grows with its work."""
+    import psycopg
+
+    from bench.servers import postgres_cpu_seconds
+
+    before = postgres_cpu_seconds()
+    assert before is not None and before > 0
+    with psycopg.connect(postgres_url.replace("+psycopg", "")) as connection:
+        connection.execute("SELECT count(*) FROM generate_series(1, 3000000)").fetchone()
+    assert postgres_cpu_seconds() - before > 0.05
 
 
 @pytest.mark.slow
