@@ -51,6 +51,36 @@ async def test_deliveries_that_wait_go_out_in_one_statement_each_with_its_row():
     assert (batcher.batches, batcher.batched, batcher.in_flight) == (1, 5, 0)
 
 
+async def test_with_patience_a_second_statement_starts_only_beside_a_slow_one():
+    writes = FakeWrites()
+    batcher = Batcher(writes.write, max_in_flight=2, patience=1.0)
+    first = asyncio.create_task(batcher.write({"n": 0}))
+    await asyncio.sleep(0.05)
+    waiting = [asyncio.create_task(batcher.write({"n": n})) for n in (1, 2)]
+    await asyncio.sleep(0.05)
+    # A slot is free, but the running statement is young: the others wait to go out together.
+    assert writes.calls == [[0]] and batcher.in_flight == 1
+    for _ in range(100):  # the running one passes its patience (1 s): the queue goes out beside it
+        if len(writes.calls) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert writes.calls == [[0], [1, 2]]  # (answered at once: only a lone row waits for release)
+    writes.release.set()
+    assert await asyncio.gather(first, *waiting) == [{"n": 0}, None, {"n": 2}]
+    assert batcher.in_flight == 0
+
+
+async def test_with_patience_a_fast_statement_takes_the_queue_when_it_ends():
+    writes = FakeWrites()
+    batcher = Batcher(writes.write, max_in_flight=2, patience=30.0)
+    tasks = [asyncio.create_task(batcher.write({"n": n})) for n in range(5)]
+    await asyncio.sleep(0.05)
+    assert writes.calls == [[0]]
+    writes.release.set()
+    assert await asyncio.gather(*tasks) == [{"n": 0}, None, {"n": 2}, None, {"n": 4}]
+    assert writes.calls == [[0], [1, 2, 3, 4]]
+
+
 async def test_a_failed_batch_is_written_again_one_by_one_with_each_outcome():
     writes = FakeWrites(fail_many=True, fail_one=frozenset({3}))
     batcher = Batcher(writes.write, max_in_flight=1)

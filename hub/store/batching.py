@@ -1,8 +1,11 @@
 """Group commit: writes of one kind that arrive together go out together.
 
-While ``max_in_flight`` writes of a kind are running, further ones wait in a queue; the next
-write takes everything queued (up to ``max_batch``), so a burst costs one round trip, one
-statement start and one WAL flush per batch instead of per delivery. Every caller is still
+While a write of a kind is running, further ones wait in a queue; the next write takes
+everything queued (up to ``max_batch``), so a burst costs one round trip, one statement start
+and one WAL flush per batch instead of per delivery. With ``patience``, a second statement (up
+to ``max_in_flight``) goes out beside the running one only once that one has run ``patience``
+seconds: one statement at a time makes the largest batches, and the fewest statements, while
+a slow one (a lock wait, a stalled disk) does not hold up everything behind it. Every caller is still
 answered only after its own rows are committed, and a lone write goes out at once: batching
 adds no wait when the hub is idle. If a batch fails (a replayed Request-ID: one row spoils the
 statement), each of its writes is done again alone, so each gets its own outcome.
@@ -29,12 +32,19 @@ class Batcher:
     for a delivery that got no row back).
     """
 
-    def __init__(self, write: Write, max_in_flight: int, max_batch: int = 64) -> None:
+    def __init__(self, write: Write, max_in_flight: int, max_batch: int = 64, patience: float | None = None) -> None:
         self._write_rows = write
         self.max_in_flight = max_in_flight
         self.max_batch = max_batch
+        #: Seconds the running statements must all have run before another starts beside them
+        #: (None: another starts whenever fewer than ``max_in_flight`` run).
+        self.patience = patience
         self.queue: list[tuple[Any, asyncio.Future[Any]]] = []
         self.in_flight = 0
+        #: When the youngest running statement started (the loop's clock), and the timer that
+        #: looks at the queue again when it has run ``patience``.
+        self._youngest = 0.0
+        self._timer: asyncio.TimerHandle | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         #: Statements that carried more than one delivery, and the deliveries they carried.
         self.batches = 0
@@ -56,29 +66,52 @@ class Batcher:
             if self.queue:
                 self._flush()
 
+    def _free(self) -> bool:
+        """Whether a statement may start now."""
+        if self.in_flight >= self.max_in_flight:
+            return False
+        if self.in_flight == 0 or self.patience is None:
+            return True
+        return asyncio.get_running_loop().time() - self._youngest >= self.patience
+
+    def _next(self) -> None:
+        """Start the queue's next batch if a statement may start; otherwise, when only patience
+        stands in the way, look again once the youngest running statement has run it."""
+        if not self.queue:
+            return
+        if self._free():
+            self._flush()
+        elif self.in_flight < self.max_in_flight and self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(self._youngest + self.patience, self._patience_ran_out)
+
+    def _patience_ran_out(self) -> None:
+        self._timer = None
+        self._next()
+
     async def write(self, params: Any) -> Any:
         """Write one delivery (alone or with others that wait); its result row, or None."""
-        if self.in_flight < self.max_in_flight and not self.queue:
-            # Nothing waits and a slot is free: write in the caller's own task, without a task
-            # and a future of its own (measurable per delivery); a caller cancelled past its
-            # time budget cancels its own write.
+        if not self.queue and self._free():
+            # Nothing waits and a statement may start: write in the caller's own task, without a
+            # task and a future of its own (measurable per delivery); a caller cancelled past
+            # its time budget cancels its own write.
             self.in_flight += 1
+            self._youngest = asyncio.get_running_loop().time()
             try:
                 [row] = await self._write_rows([params])
                 return row
             finally:
                 self.in_flight -= 1
-                if self.queue and self.in_flight < self.max_in_flight:
-                    self._flush()
+                self._next()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.queue.append((params, future))
-        if self.in_flight < self.max_in_flight:
-            self._flush()
+        self._next()
         return await future
 
     def _flush(self) -> None:
         batch, self.queue = self.queue[: self.max_batch], self.queue[self.max_batch:]
         self.in_flight += 1
+        self._youngest = asyncio.get_running_loop().time()
         task = asyncio.create_task(self._write_batch(batch))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -116,8 +149,7 @@ class Batcher:
                     future.set_result(row)
         finally:
             self.in_flight -= 1
-            if self.queue:
-                self._flush()
+            self._next()
 
     async def _write_alone(self, params: Any, future: asyncio.Future[Any]) -> None:
         try:

@@ -59,6 +59,11 @@ def rows_params(steps: tuple[Step, ...], inserts: list[GatedInsert], arrays: boo
     return tuple(forms), params
 
 
+#: Seconds a batch statement runs before the next batch may go out beside it. Under load a
+#: statement takes 1 to 5 ms; one slower than this waits on a lock or on the disk.
+STATEMENT_PATIENCE = 0.02
+
+
 class PostgresDriver:
     """Runs the store's statements and transactions on PostgreSQL."""
 
@@ -66,9 +71,9 @@ class PostgresDriver:
 
     def __init__(self, pool: AsyncConnectionPool, max_in_flight: int) -> None:
         self.pool = pool
-        self.creates = Batcher(self.write_creates, max_in_flight)
-        self.records = Batcher(self._write_records, max_in_flight)
-        self.finds = Batcher(self._find_many, max_in_flight)
+        self.creates = Batcher(self.write_creates, max_in_flight, patience=STATEMENT_PATIENCE)
+        self.records = Batcher(self._write_records, max_in_flight, patience=STATEMENT_PATIENCE)
+        self.finds = Batcher(self._find_many, max_in_flight, patience=STATEMENT_PATIENCE)
         #: Use the batched statements (arrays) even for one delivery: the store tests run every
         #: scenario through both forms this way, not by timing.
         self.always_arrays = False
@@ -95,8 +100,9 @@ class PostgresDriver:
             configure=_configure,
         )
         await pool.open(wait=False)
-        # Two create statements (a tenth of the pool) in flight at once; deliveries beyond that
-        # wait and go out together: fewer, larger batches measured best.
+        # One statement of a kind at a time, a second (up to a tenth of the pool) only beside a
+        # slow one: deliveries that arrive meanwhile wait and go out together, and fewer, larger
+        # batches measured best (docs/performance.md).
         return cls(pool, max_in_flight=max(1, settings.pool_size // 10))
 
     async def close(self) -> None:
