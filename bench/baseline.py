@@ -99,9 +99,11 @@ class _Sqlite:
 
     async def open(self) -> None:
         self.connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        # The hub's own pragmas (hub/db.py), so both write with the same durability.
+        # The hub's own pragmas (hub/store/sqlite.py), so both write with the same durability:
+        # synchronous=FULL, a commit on disk before it returns (NORMAL, which the baseline used
+        # until issue 19, can lose the last commits on power loss: not "accepted durably").
         self.connection.execute("PRAGMA journal_mode=WAL")
-        self.connection.execute("PRAGMA synchronous=NORMAL")
+        self.connection.execute("PRAGMA synchronous=FULL")
         self.connection.execute("PRAGMA busy_timeout=10000")
         for statement in _SQLITE_SCHEMA:
             self.connection.execute(statement)
