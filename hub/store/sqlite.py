@@ -13,7 +13,7 @@ import asyncio
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 
 from hub.store.batching import Batcher
 from hub.store.sql import Statement, insert
@@ -102,25 +102,32 @@ class SqliteDriver:
             raise
         return result
 
+    def _execute_many(self, statement: Statement, rows: list[Mapping[str, Any]]) -> None:
+        # One call for every row of a table: the statement is looked up and stepped in C.
+        self.connection.executemany(statement.sql("sqlite"),
+                                    [encode_row("sqlite", statement.table, row, dump_json) for row in rows])
+
     def _write_creates(self, inserts: list[GatedInsert]) -> list[bool]:
         connection = self.connection
         connection.execute("BEGIN IMMEDIATE")
         try:
-            # The link goes in first and decides; the issue row it references follows in the
-            # same transaction, so foreign keys are checked at COMMIT.
+            # The links go in first and decide; the rows of the records they let through follow,
+            # table by table, in the same transaction, so foreign keys are checked at COMMIT.
             connection.execute("PRAGMA defer_foreign_keys=ON")
             written = []
+            following: dict[int, list[Mapping[str, Any]]] = {}
             for rows in inserts:
-                gate, *rest = zip(rows.steps, rows.rows)
-                step, [link] = gate
+                step, [link] = rows.steps[0], rows.rows[0]
                 statement = insert(step.table, on_conflict=step.on_conflict, returning=step.returning)
-                if not self._execute(Exec(statement, link)):
-                    written.append(False)
-                    continue
-                for step, step_rows in rest:
-                    for row in step_rows:
-                        self._execute(Exec(insert(step.table), row))
-                written.append(True)
+                passed = bool(self._execute(Exec(statement, link)))
+                written.append(passed)
+                if passed:
+                    for index in range(1, len(rows.steps)):
+                        following.setdefault(index, []).extend(rows.rows[index])
+            steps = inserts[0].steps
+            for index, table_rows in sorted(following.items()):
+                if table_rows:
+                    self._execute_many(insert(steps[index].table), table_rows)
             # Deferred foreign keys fail here (a label id deleted since it was cached).
             connection.execute("COMMIT")
         except BaseException:
@@ -133,10 +140,11 @@ class SqliteDriver:
         connection = self.connection
         connection.execute("BEGIN IMMEDIATE")
         try:
-            for rows in inserts:
-                for step, step_rows in zip(rows.steps, rows.rows):
-                    for row in step_rows:
-                        self._execute(Exec(insert(step.table), row))
+            steps = inserts[0].steps
+            for index, step in enumerate(steps):
+                table_rows = [row for rows in inserts for row in rows.rows[index]]
+                if table_rows:
+                    self._execute_many(insert(step.table), table_rows)
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:

@@ -11,6 +11,7 @@ import json
 import re
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 import msgspec
@@ -188,8 +189,10 @@ def dump_json(value: Any) -> str:
     return text.decode()
 
 
+@lru_cache(maxsize=256)
 def _sqlite_time(value: datetime) -> str:
-    # SQLAlchemy's format for SQLite DateTime: UTC, no offset (read back as UTC).
+    # SQLAlchemy's format for SQLite DateTime: UTC, no offset (read back as UTC). Cached: the
+    # rows of one write share their time (created_at, updated_at, run_after...).
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
