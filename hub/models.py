@@ -6,6 +6,8 @@ hub's own (labels, comments, the delivery log, the job outbox, the shared cache)
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any
@@ -49,9 +51,23 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc)
 
 
+#: The version (7) and variant (0b10) bits of a UUIDv7: cleared, then set.
+_V7_CLEAR = ~(0xF << 76 | 0x3 << 62) & (1 << 128) - 1
+_V7_SET = 0x7 << 76 | 0x2 << 62
+
+
 def new_id() -> str:
-    """A new random primary key (uuid4 as text, like the seed's ids)."""
-    return str(uuid.uuid4())
+    """A new primary key: a UUIDv7 (RFC 9562) as text, in the seed's uuid shape.
+
+    Its first 48 bits are the time in milliseconds, the other 74 random bits (the version and
+    variant bits as the RFC sets them): ids made one after another sort one after another, so
+    each index on an id (every primary key, every ``issue_id``) grows at its right edge
+    instead of at a random page. A random (v4) id dirtied a different index page per insert,
+    and after each checkpoint wrote that whole page to the WAL again. Unique as v4 is: 74
+    random bits per millisecond. The time it shows is the row's ``created_at`` anyway.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    return str(uuid.UUID(int=value & _V7_CLEAR | _V7_SET))
 
 
 class IssueNumber(SQLModel, table=True):
