@@ -200,6 +200,18 @@ async def test_alert_rule_settings_are_checked_when_saved_and_applied_when_the_a
             kinds = (await connection.execute(sa.select(Job.__table__.c.kind))).scalars().all()
         assert "enrich" not in kinds  # enrichment off for this rule
 
+        # The control: the same alert of another Sentry issue, from a rule that leaves enrichment
+        # on, does queue the job (so the assertion above is about the setting, not the hub).
+        other = copy.deepcopy(alert)
+        other["data"]["event"]["issue_id"] = "1117540177"
+        other["data"]["event"]["event_id"] = "e" * 32
+        other["data"]["issue_alert"]["settings"] = [field for field in settings["fields"] if field["name"] != "enrichment"]
+        enriched = await webhook(hc, other, resource="event_alert")
+        assert enriched.status_code == 200 and enriched.json()["issue"]["identifier"] != identifier, enriched.text
+        async with hc.hub.engine.connect() as connection:
+            kinds = (await connection.execute(sa.select(Job.__table__.c.kind))).scalars().all()
+        assert kinds.count("enrich") == 1
+
 
 async def test_an_alert_of_a_rule_raises_a_tracked_issue_and_ignores_settings_not_ours(hub_client):
     async with hub_client(env=ENV, raw=RAW) as hc:
