@@ -85,6 +85,16 @@ class Batcher:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_at(self._youngest + self.patience, self._patience_ran_out)
 
+    def _started(self) -> None:
+        """A statement goes out (alone in its caller's task, or a batch in a task of its own)."""
+        self.in_flight += 1
+        self._youngest = asyncio.get_running_loop().time()
+
+    def _ended(self) -> None:
+        """A statement is done, however it ended: the queue may go out now."""
+        self.in_flight -= 1
+        self._next()
+
     def _patience_ran_out(self) -> None:
         self._timer = None
         self._next()
@@ -95,14 +105,12 @@ class Batcher:
             # Nothing waits and a statement may start: write in the caller's own task, without a
             # task and a future of its own (measurable per delivery); a caller cancelled past
             # its time budget cancels its own write.
-            self.in_flight += 1
-            self._youngest = asyncio.get_running_loop().time()
+            self._started()
             try:
                 [row] = await self._write_rows([params])
                 return row
             finally:
-                self.in_flight -= 1
-                self._next()
+                self._ended()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.queue.append((params, future))
         self._next()
@@ -110,8 +118,7 @@ class Batcher:
 
     def _flush(self) -> None:
         batch, self.queue = self.queue[: self.max_batch], self.queue[self.max_batch:]
-        self.in_flight += 1
-        self._youngest = asyncio.get_running_loop().time()
+        self._started()
         task = asyncio.create_task(self._write_batch(batch))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -148,8 +155,7 @@ class Batcher:
                 if not future.done():
                     future.set_result(row)
         finally:
-            self.in_flight -= 1
-            self._next()
+            self._ended()
 
     async def _write_alone(self, params: Any, future: asyncio.Future[Any]) -> None:
         try:
