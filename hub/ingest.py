@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from hub.delivery import Answer, ReceivedDelivery, created_answer, duplicate_answer, error_answer, skipped_answer, \
     updated_answer
 from hub.headers import delivery_id, source_headers
+from hub.background import Background
 from hub.db import DATABASE_ERRORS
 from hub.metrics import observe_delivery
 from hub.store import LinkedIssue, storable
@@ -149,14 +150,12 @@ async def handle_webhook(hub: "Hub", source: Source, headers: Mapping[str, str],
     if decision.remember:
         # Not part of what the answer promises: written beside it, never inside the webhook's
         # time budget (a cold connection must not turn a committed delivery into a 503).
-        task = asyncio.get_running_loop().create_task(_remember(hub, delivery))
-        _REMEMBERING.add(task)
-        task.add_done_callback(_REMEMBERING.discard)
+        _REMEMBERING.keep(asyncio.get_running_loop().create_task(_remember(hub, delivery)))
     return answer
 
 
-#: ``Decision.remember`` writes under way (held here so none is garbage-collected mid-write).
-_REMEMBERING: set["asyncio.Task[None]"] = set()
+#: ``Decision.remember`` writes under way (each logs its own failures).
+_REMEMBERING = Background(log)
 
 
 async def _remember(hub: "Hub", delivery: ReceivedDelivery) -> None:
@@ -171,14 +170,8 @@ async def _remember(hub: "Hub", delivery: ReceivedDelivery) -> None:
 
 async def remembered() -> None:
     """Wait for the ``Decision.remember`` writes under way (``hub.Pipeline.deliver`` before a command
-    exits; tests, whose app may run on another event loop: those are polled)."""
-    loop = asyncio.get_running_loop()
-    while pending := [task for task in list(_REMEMBERING) if not task.done()]:
-        here = [task for task in pending if task.get_loop() is loop]
-        if here:
-            await asyncio.gather(*here, return_exceptions=True)
-        else:
-            await asyncio.sleep(0.01)
+    exits; tests, whose app may run on another event loop)."""
+    await _REMEMBERING.settled()
 
 
 def _answerable(decision: Decision) -> Decision:

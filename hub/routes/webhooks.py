@@ -10,6 +10,7 @@ from litestar import Request, Response, get, post
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.handlers import HTTPRouteHandler
 
+from hub.background import Background
 from hub.db import DATABASE_ERRORS
 from hub.delivery import error_answer
 from hub.ingest import handle_webhook, received, record_rejection
@@ -20,13 +21,7 @@ __all__ = ["BodyTooLarge", "answer_delivery", "webhook_handlers"]
 log = logging.getLogger("hub.webhook")
 
 #: Deliveries answered 503 while their task still ran: kept until it ends, its exception read.
-_abandoned: set[asyncio.Task] = set()
-
-
-def _forget(task: asyncio.Task) -> None:
-    _abandoned.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("A delivery answered 503 ended later with %s", type(task.exception()).__name__)
+_abandoned = Background(log, "A delivery answered 503 ended later with %s")
 
 
 #: What a delivery that the database could not take is answered.
@@ -68,8 +63,7 @@ async def answer_delivery(hub: Any, source: Source, headers: Mapping[str, str],
     done, _ = await asyncio.wait({task}, timeout=hub.settings.database.webhook_timeout_seconds)
     if not done:
         task.cancel()
-        _abandoned.add(task)
-        task.add_done_callback(_forget)
+        _abandoned.keep(task)
         log.error("%s Database did not answer within %.1f s: answered 503 (what it had sent may still commit)",
                   source.prefix, hub.settings.database.webhook_timeout_seconds)
         return UNAVAILABLE

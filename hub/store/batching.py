@@ -18,6 +18,8 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Awaitable, Callable
 
+from hub.background import Background
+
 __all__ = ["Batcher"]
 
 log = logging.getLogger("hub.db")
@@ -45,7 +47,8 @@ class Batcher:
         #: looks at the queue again when it has run ``patience``.
         self._youngest = 0.0
         self._timer: asyncio.TimerHandle | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
+        #: Batches being written (their callers await futures, not the task; errors go to them).
+        self.tasks = Background(log)
         #: Statements that carried more than one delivery, and the deliveries they carried.
         self.batches = 0
         self.batched = 0
@@ -119,9 +122,7 @@ class Batcher:
     def _flush(self) -> None:
         batch, self.queue = self.queue[: self.max_batch], self.queue[self.max_batch:]
         self._started()
-        task = asyncio.create_task(self._write_batch(batch))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task = self.tasks.keep(asyncio.create_task(self._write_batch(batch)))
         futures = [future for _, future in batch]
         for future in futures:
             future.add_done_callback(lambda _future: self._drop_if_abandoned(task, futures))
