@@ -4,7 +4,8 @@ project's repository.
 The repository is the project's ``[github.repos]`` entry, else ``[github] repo`` (as for the
 correlation). The path is found the way the correlation matches stack paths to files, from the
 end (``hub_github.paths``): with a token, among the files of the repository's tree at that
-commit (``GET /repos/{repo}/git/trees/{ref}?recursive=1``, kept in the shared cache), so a CI
+commit (``GET /repos/{repo}/git/trees/{ref}?recursive=1``, kept in the shared cache; concurrent
+frames of one repository and commit share one request: hub_github.flight), so a CI
 checkout root or a container's ``/app`` in front of it does not matter; without one, or when no
 file matches, the path with what builds put in front (``webpack:///./``, ``app:///``, a drive)
 taken off. At the commit when one is known, else ``HEAD``: GitHub shows the default branch.
@@ -68,6 +69,12 @@ def code_url(settings: GithubSettings, project: str | None, path: str, line: int
 
 
 async def _tree_files(client: GitHubClient, cache: Cache, repo: str, ref: str) -> list[str]:
+    # A page of stack frames (or several people opening one deploy's errors) asks for one tree at
+    # once: on a cold cache they share one request, as concurrent commit fetches do.
+    return await client.coalesced(("tree", repo, ref), lambda: _fetch_tree_files(client, cache, repo, ref))
+
+
+async def _fetch_tree_files(client: GitHubClient, cache: Cache, repo: str, ref: str) -> list[str]:
     key = f"{repo}@{ref}"
     cached = await cache.get(TREE_NAMESPACE, key)
     if isinstance(cached, list):

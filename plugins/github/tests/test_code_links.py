@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from hypothesis import given, settings, strategies as st
 
 from hub.cache import MemoryCache
 from hub.config import build_settings
 from hub_github import plugin
+from hub_github.client import flights
 from hub_github.code_links import code_url, web_url
 from hub_github.settings import CONFIG_SECTION, GithubSettings
 
@@ -46,6 +49,37 @@ async def test_with_a_token_the_path_is_found_among_the_repositorys_files(fake_g
     assert again == f"https://github.com/acme/web/blob/{TREE_SHA}/github/Requester.py#L3"
     assert unknown == f"https://github.com/acme/web/blob/{TREE_SHA}/usr/src/app/other/thing.py#L1"
     assert fake_github.paths() == [f"/repos/acme/web/git/trees/{TREE_SHA}?recursive=1"]  # then from the cache
+
+
+async def test_concurrent_frames_on_a_cold_cache_share_one_tree_request(fake_github, token):
+    """A stack trace's frames (or one deploy's errors opened together) ask for one tree at once."""
+    fake_github.serve("get-tree-recursive.json", as_repo=("PyGithub/PyGithub", "acme/web"))
+    config = _config({"repos": {"web": "acme/web"}}, env={"GITHUB_TOKEN": token})
+    cache, release, in_flight = MemoryCache(), asyncio.Event(), [0]
+
+    async def slow_github(request: httpx.Request) -> httpx.Response:
+        in_flight[0] += 1
+        await release.wait()
+        return fake_github._handle(request)
+
+    frames = ["/usr/src/app/github/GithubObjects/Repository.py", "/srv/github/Requester.py",
+              "/usr/src/app/other/thing.py", "webpack:///./github/Requester.py", "/app/github/Requester.py"]
+    joined = flights().joined
+    async with httpx.AsyncClient(transport=httpx.MockTransport(slow_github)) as http:
+        links = [asyncio.create_task(_link(config, "web", path, 1, TREE_SHA, http, cache)) for path in frames]
+
+        async def everyone_waits() -> None:  # at GitHub, or for the call of another frame
+            while in_flight[0] + flights().joined - joined < len(frames):
+                await asyncio.sleep(0.001)
+
+        await asyncio.wait_for(everyone_waits(), 2)
+        release.set()
+        found = await asyncio.gather(*links)
+    assert fake_github.paths() == [f"/repos/acme/web/git/trees/{TREE_SHA}?recursive=1"]
+    base = f"https://github.com/acme/web/blob/{TREE_SHA}"
+    assert found == [f"{base}/github/GithubObjects/Repository.py#L1", f"{base}/github/Requester.py#L1",
+                     f"{base}/usr/src/app/other/thing.py#L1", f"{base}/github/Requester.py#L1",
+                     f"{base}/github/Requester.py#L1"]
 
 
 async def test_github_failing_or_unknown_falls_back_to_the_stripped_path(fake_github, token, caplog):
