@@ -64,7 +64,9 @@ def new_id() -> str:
     each index on an id (every primary key, every ``issue_id``) grows at its right edge
     instead of at a random page. A random (v4) id dirtied a different index page per insert,
     and after each checkpoint wrote that whole page to the WAL again. Unique as v4 is: 74
-    random bits per millisecond. The time it shows is the row's ``created_at`` anyway.
+    random bits per millisecond. The time it shows is the row's ``created_at`` anyway. An id is
+    never a secret: tokens, sessions and login links are ``hub.auth.digests`` secrets, stored as
+    digests, whose rows merely have an id.
     """
     value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
     return str(uuid.UUID(int=value & _V7_CLEAR | _V7_SET))
