@@ -2,8 +2,10 @@
 
 Rate limits become :class:`hub.RetryLater` so the host waits exactly as long as GitHub asks;
 every other failure is a :class:`GitHubError` whose message names the request, never the token.
-Every request goes through the token's budget (hub_github.pacing: GitHub's secondary limits and
-the hour's reserve), and concurrent identical reads share one call (hub_github.flight).
+Every request, the correlation's reads and the issue mirror's calls alike, takes one path
+(``GitHubClient._request``): the token's budget (hub_github.pacing: GitHub's secondary limits and
+the hour's reserve), the answer's rate-limit headers, the mapping of failures. Concurrent
+identical reads share one call (hub_github.flight).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Hashable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 from weakref import WeakKeyDictionary
@@ -68,6 +71,25 @@ _WRITE_HINTS = {
 }
 
 
+@dataclass(frozen=True)
+class _Answers:
+    """How one kind of caller reads GitHub's answers: the hints its messages give, the statuses
+    that end its job (GitHubRefused), whether a redirect is followed."""
+
+    hints: Mapping[int, str]
+    refused: tuple[int, ...]
+    follow_redirects: bool
+
+
+#: The correlation's and the links' reads. Renamed repositories answer 301; httpx drops
+#: Authorization on a cross-origin hop.
+_READS = _Answers(_HINTS, (), follow_redirects=True)
+#: The issue mirror's calls: a write must not be replayed against another URL.
+_MIRROR = _Answers(_WRITE_HINTS, _REFUSED, follow_redirects=False)
+#: Methods that read: GitHub counts them 1 point of its minute, anything else 5.
+_READ_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
 def rate_limit_retry(response: httpx.Response) -> RetryLater | None:
     """Return the RetryLater a 403/429 rate-limit answer calls for; None for any other answer.
 
@@ -106,7 +128,7 @@ def flights() -> SingleFlight:
 
 
 class GitHubClient:
-    """Authenticated GET requests against one GitHub API base (github.com or Enterprise).
+    """Authenticated requests against one GitHub API base (github.com or Enterprise).
 
     ``max_concurrent``: requests at once of this process with this token ([github]
     max_concurrent_requests); clients of one token share it, whoever made them.
@@ -204,47 +226,40 @@ class GitHubClient:
         reads; 404, 410 and 422 raise GitHubRefused; any other failure GitHubError. Redirects
         are not followed: a write must not be replayed against another URL.
         """
-        try:
-            async with self._budget().request(READ_POINTS if method in ("GET", "HEAD", "OPTIONS") else WRITE_POINTS):
-                response = await self._http.request(method, self.url(path), json=body, params=params,
-                                                    headers=self._headers)
-        except httpx.HTTPError as exc:
-            raise GitHubUnavailable(f"GitHub request {method} {path} failed: {type(exc).__name__}: {exc}") from None
-        self._budget().note(response.headers)
-        retry = rate_limit_retry(response)
-        if retry is not None:
-            raise retry
-        if response.status_code >= 500:
-            raise GitHubUnavailable(_failure(response, _WRITE_HINTS))
-        if response.status_code in _REFUSED:
-            raise GitHubRefused(_failure(response, _WRITE_HINTS))
-        if not response.is_success:
-            raise GitHubError(_failure(response, _WRITE_HINTS))
-        return response
+        return await self._request(method, self.url(path), _MIRROR, params=params, body=body)
 
     async def _get(
         self, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str] | None = None
     ) -> httpx.Response:
+        return await self._request("GET", url, _READS, params=params, headers=headers)
+
+    async def _request(self, method: str, url: str, answers: _Answers, *, params: Mapping[str, Any] | None = None,
+                       body: Mapping[str, Any] | None = None,
+                       headers: Mapping[str, str] | None = None) -> httpx.Response:
+        """Every request to GitHub: within the token's budget, whose primary limit each answer
+        updates; a rate-limit answer raises RetryLater, an outage GitHubUnavailable, a refusal
+        (``answers.refused``) GitHubRefused, any other failure GitHubError."""
+        budget = self._budget()
         try:
-            async with self._budget().request(READ_POINTS):
-                response = await self._http.get(
-                    url, params=params, headers={**self._headers, **(headers or {})},
-                    # Renamed repositories answer 301; httpx drops Authorization on a cross-origin hop.
-                    follow_redirects=True,
-                )
+            async with budget.request(READ_POINTS if method in _READ_METHODS else WRITE_POINTS):
+                response = await self._http.request(
+                    method, url, params=params, json=body, headers={**self._headers, **(headers or {})},
+                    follow_redirects=answers.follow_redirects)
         except httpx.HTTPError as exc:
-            path = httpx.URL(url).path
-            raise GitHubUnavailable(f"GitHub request GET {path} failed: {type(exc).__name__}: {exc}") from None
-        self._budget().note(response.headers)
+            raise GitHubUnavailable(f"GitHub request {method} {httpx.URL(url).path} failed: "
+                                    f"{type(exc).__name__}: {exc}") from None
+        budget.note(response.headers)
         retry = rate_limit_retry(response)
         if retry is not None:
             raise retry
         if response.status_code == 304 and headers and "If-None-Match" in headers:
             return response
         if response.status_code >= 500:
-            raise GitHubUnavailable(_failure(response))
+            raise GitHubUnavailable(_failure(response, answers.hints))
+        if response.status_code in answers.refused:
+            raise GitHubRefused(_failure(response, answers.hints))
         if not response.is_success:
-            raise GitHubError(_failure(response))
+            raise GitHubError(_failure(response, answers.hints))
         return response
 
 

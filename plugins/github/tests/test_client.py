@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 import httpx
@@ -154,3 +155,95 @@ async def test_pagination_never_sends_the_token_to_another_host(fake_github, cli
     pages, complete = await client.get_pages("/repos/o/r/commits/abc", max_pages=10)
     assert len(pages) == 1 and not complete
     assert [r.url.host for r in fake_github.requests] == ["api.github.com"]
+
+
+# One request path (GitHubClient._request) under every way of calling GitHub: the correlation's
+# reads, its pages and conditional reads, and the issue mirror's reads and writes.
+ISSUE = "/repos/PyGithub/PyGithub/issues/28"
+FACES = {
+    "read": ("GET", lambda client: client.get_json(ISSUE)),
+    "pages": ("GET", lambda client: client.get_pages(ISSUE, max_pages=1)),
+    "conditional": ("GET", lambda client: client.get_conditional(ISSUE, {}, keep=lambda body: body)),
+    "mirror read": ("GET", lambda client: client.send("GET", ISSUE)),
+    "mirror write": ("PATCH", lambda client: client.send("PATCH", ISSUE, {"state": "closed"})),
+}
+
+
+def _answer_ok(fake_github, method: str, **headers: str) -> None:
+    """A recorded 200 for ``method`` at ISSUE (a GET's body is a recorded commit list; it is only passed on)."""
+    if method == "PATCH":
+        fake_github.replay("edit-issue-200.json", 0, "PATCH", ISSUE, **headers)
+    else:
+        fake_github.replay("list-commits-since-until.json", 0, "GET", ISSUE, **headers)
+
+
+@pytest.mark.parametrize("face", FACES)
+async def test_every_face_waits_out_an_exhausted_primary_limit_until_the_reset(fake_github, client, face):
+    method, call = FACES[face]
+    reset = 1368795600
+    fake_github.replay("rate-limited-403.json", 1, method, ISSUE, **{"x-ratelimit-reset": str(reset)})
+    with pytest.raises(RetryLater) as caught:
+        await call(client)
+    assert caught.value.until == datetime.fromtimestamp(reset, timezone.utc)
+    assert f"rate limit exhausted on {method} {ISSUE}" in caught.value.reason
+
+
+@pytest.mark.parametrize("face", FACES)
+async def test_every_face_waits_as_long_as_retry_after_says(fake_github, client, face):
+    method, call = FACES[face]
+    fake_github.replay("secondary-rate-limited-403.json", 0, method, ISSUE)
+    with pytest.raises(RetryLater) as caught:
+        await call(client)
+    assert caught.value.after_seconds == 60.0 and caught.value.until is None
+
+
+@pytest.mark.parametrize(("first", "then"), [("read", "mirror write"), ("mirror write", "read"),
+                                             ("pages", "mirror read"), ("mirror read", "conditional")])
+async def test_what_one_face_learns_of_the_hour_holds_back_every_other(fake_github, client, first, then):
+    """The answers of every call count down the token's one budget: near the reserve, nothing more is asked."""
+    reset = int(time.time()) + 3600
+    _answer_ok(fake_github, FACES[first][0], **{"x-ratelimit-remaining": "40", "x-ratelimit-reset": str(reset)})
+    await FACES[first][1](client)
+    with pytest.raises(RetryLater) as caught:
+        await FACES[then][1](client)
+    assert "40 requests left" in caught.value.reason
+    assert caught.value.until == datetime.fromtimestamp(reset, timezone.utc)
+    assert len(fake_github.requests) == 1  # the second was never sent
+
+
+@pytest.mark.parametrize("face", FACES)
+async def test_every_face_treats_5xx_and_a_broken_network_as_an_outage(fake_github, cache, token, face):
+    method, call = FACES[face]
+    fake_github.respond(method, ISSUE, status=502, json_body={"message": "Server Error"})
+    client = GitHubClient(fake_github.client(), api_url="https://api.github.com", token=token, cache=cache)
+    with pytest.raises(Unavailable, match=rf"GitHub answered 502 to {method} {ISSUE}: Server Error"):
+        await call(client)
+    broken = FakeGitHubBroken(method)
+    client = GitHubClient(broken.client(), api_url="https://ghe.example.com/api/v3", token=token, cache=cache)
+    with pytest.raises(Unavailable) as caught:
+        await call(client)
+    # Named as GitHub's own answers name it (the whole path), reads and the mirror's calls alike.
+    assert str(caught.value) == f"GitHub request {method} /api/v3{ISSUE} failed: ConnectError: connection refused"
+    assert token not in str(caught.value)
+
+
+class FakeGitHubBroken:
+    """A network that refuses every connection."""
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+
+    def client(self) -> httpx.AsyncClient:
+        def refuse(request: httpx.Request) -> httpx.Response:
+            assert request.method == self.method
+            raise httpx.ConnectError("connection refused")
+        return httpx.AsyncClient(transport=httpx.MockTransport(refuse))
+
+
+async def test_reads_follow_a_renamed_repositorys_redirect_and_the_mirrors_calls_do_not(fake_github, client):
+    moved = {"location": "https://api.github.com/repositories/3544490/issues/28"}
+    fake_github.respond("GET", ISSUE, status=301, headers=moved)  # no recording has one: a bare HTTP redirect
+    fake_github.replay("list-commits-since-until.json", 0, "GET", "/repositories/3544490/issues/28")
+    assert isinstance(await client.get_json(ISSUE), list)
+    with pytest.raises(GitHubError, match=f"GitHub answered 301 to GET {ISSUE}"):
+        await client.send("GET", ISSUE)  # a write must never be replayed elsewhere; its reads behave alike
