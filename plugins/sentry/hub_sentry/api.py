@@ -11,6 +11,10 @@ path, so a header can never send the token to another host. A 429 is waited out 
 ``Retry-After`` (seconds or an HTTP date), else by ``X-Sentry-Rate-Limit-Reset`` (epoch seconds),
 when the wait fits ``max_wait``; a page that leaves ``X-Sentry-Rate-Limit-Remaining: 0`` waits
 for the reset before the next request.
+
+Every call the plugin makes to Sentry goes through :class:`SentryApi`, so each of these checks has
+one definition. Each caller says how long a rate limit may cost it (``max_wait``) and, where a
+person is waiting, how long Sentry may take to answer (``timeout``).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from urllib.parse import quote
 
 import httpx
 
-from hub import clean_text
+from hub import RetryLater, clean_text
 
 from hub_sentry.settings import SentrySettings
 
@@ -38,6 +42,8 @@ log = logging.getLogger("hub.sentry.api")
 
 #: Longest pause a 429 or an exhausted window may cost before the call gives up instead.
 DEFAULT_MAX_WAIT = 120.0
+#: The shortest wait a 429 stands for (Sentry's rate-limit windows are a second or longer).
+MIN_WAIT = 1.0
 #: Sentry's largest page of issues.
 PAGE_SIZE = 100
 _LINK = re.compile(r'<([^>]*)>((?:\s*;\s*[a-zA-Z]+\s*=\s*"[^"]*")*)')
@@ -62,6 +68,10 @@ class RateLimited(SentryError):
     def __init__(self, message: str, after_seconds: float) -> None:
         super().__init__(message, 429)
         self.after_seconds = after_seconds
+
+    def retry_later(self) -> RetryLater:
+        """The host's retry for a job that met this limit: run again when Sentry says it may."""
+        return RetryLater(str(self), after_seconds=self.after_seconds)
 
 
 def next_cursor(link_header: str | None) -> str | None:
@@ -122,14 +132,15 @@ class SentryApi:
     """Calls to ``{api_url}/api/0/...`` with the integration's token.
 
     ``max_wait``: the longest a rate limit may be waited out in this call (0 in the worker, which
-    raises RateLimited and lets the job be retried at the time Sentry names).
+    raises RateLimited and lets the job be retried at the time Sentry names; 0 where a browser
+    waits, which falls back at once). Needs ``settings.api_ready`` (a token and an organisation).
     """
 
     def __init__(self, http: httpx.AsyncClient, settings: SentrySettings, *, max_wait: float = DEFAULT_MAX_WAIT,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
                  clock: Callable[[], float] = time.time) -> None:
-        if settings.auth_token is None:
-            raise SentryError("SENTRY_AUTH_TOKEN is not set")
+        if not settings.api_ready or settings.auth_token is None:  # (the second: for the type checker)
+            raise SentryError("Sentry's API needs SENTRY_AUTH_TOKEN and SENTRY_ORG (or [sentry] organization)")
         self.http = http
         self.settings = settings
         self.max_wait = max_wait
@@ -144,21 +155,21 @@ class SentryApi:
     @property
     def organization(self) -> str:
         """The configured organisation slug (``[sentry] organization`` / SENTRY_ORG), path-quoted."""
-        if not self.settings.organization:
-            raise SentryError("no Sentry organisation: set SENTRY_ORG or [sentry] organization")
-        return quote(self.settings.organization, safe="")
+        return quote(self.settings.organization or "", safe="")
 
     async def request(self, method: str, path: str, *, what: str, params: Mapping[str, Any] | None = None,
-                      json: Any = None, scope: str | None = None) -> httpx.Response:
+                      json: Any = None, scope: str | None = None, timeout: float | None = None) -> httpx.Response:
         """One call, its failures in words (``what`` names the call: "list the issues"; ``scope`` the
-        token scope it needs, said on a 403). Waits out a rate limit when it fits ``max_wait``."""
+        token scope it needs, said on a 403). Waits out a rate limit when it fits ``max_wait``.
+        ``timeout``: seconds Sentry gets to answer this call (None: the HTTP client's own)."""
+        limit: Any = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
         waited = 0.0
         while True:
             await self._respect_window()
             try:
                 response = await self.http.request(
                     method, f"{self.settings.api_url}{path}", params=params, json=json,
-                    headers={"Authorization": f"Bearer {self._token}"})
+                    headers={"Authorization": f"Bearer {self._token}"}, timeout=limit)
             except httpx.HTTPError as exc:
                 raise SentryUnavailable(f"cannot {what}: Sentry at {self.settings.api_url} did not answer "
                                         f"({type(exc).__name__})") from None
@@ -166,7 +177,9 @@ class SentryApi:
             if response.status_code != 429:
                 return self._checked(response, what, scope)
             delay = wait_seconds(response.headers, self.clock())
-            delay = 1.0 if delay is None else delay
+            # At least MIN_WAIT: "Retry-After: 0", or a reset already past on this clock, would
+            # otherwise ask again at once and forever, even where nothing may be waited (max_wait 0).
+            delay = MIN_WAIT if delay is None else max(MIN_WAIT, delay)
             if waited + delay > self.max_wait:
                 raise RateLimited(f"cannot {what}: Sentry's rate limit (HTTP 429: {_detail(response) or 'too many requests'}); "
                                   f"try again in {delay:.0f} s", delay)
@@ -219,7 +232,7 @@ class SentryApi:
         await self.sleep(delay)
 
     async def json(self, method: str, path: str, *, what: str, scope: str | None = None, **kw: Any) -> Any:
-        """The JSON answer of one call (None for 204)."""
+        """The JSON answer of one call (None for 204); ``kw`` as :meth:`request` takes them."""
         response = await self.request(method, path, what=what, scope=scope, **kw)
         if response.status_code == 204:
             return None
@@ -280,6 +293,22 @@ class SentryApi:
             params["project"] = project_id
         return self.pages(f"/api/0/organizations/{self.organization}/issues/", params,
                           what="list the organisation's issues", scope="event:read")
+
+    async def latest_event(self, issue_id: str) -> Mapping[str, Any]:
+        """The latest event of issue ``issue_id`` (its ``entries`` carry the stack frames)."""
+        # The id comes from a delivery: quoted, it cannot steer the token to another API path.
+        event = await self.json("GET", f"/api/0/organizations/{self.organization}/issues/"
+                                       f"{quote(issue_id, safe='')}/events/latest/",
+                                what=f"read the latest event of issue {issue_id}", scope="event:read")
+        return event if isinstance(event, Mapping) else {}
+
+    async def newest_release(self, project: str, *, timeout: float | None = None) -> Mapping[str, Any] | None:
+        """The newest release of project ``project`` (Sentry lists them newest first), None when it has none."""
+        releases = await self.json("GET", f"/api/0/projects/{self.organization}/{quote(project, safe='')}/releases/",
+                                   params={"per_page": 1}, timeout=timeout,
+                                   what=f"read the newest release of {project}", scope="project:read")
+        newest = releases[0] if isinstance(releases, list) and releases else None
+        return newest if isinstance(newest, Mapping) else None
 
     async def update_issue(self, issue_id: str, body: Mapping[str, Any]) -> Any:
         """``PUT`` an issue's status or assignee (needs ``event:write``)."""

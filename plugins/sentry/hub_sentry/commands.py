@@ -30,7 +30,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _usable(settings: SentrySettings) -> None:
-    if settings.auth_token is None or not settings.organization:
+    if not settings.api_ready:
         raise CommandError("the backfill asks Sentry's API: set SENTRY_AUTH_TOKEN (the internal integration's "
                            "token) and SENTRY_ORG (or [sentry] organization)")
 
@@ -73,7 +73,7 @@ BACKFILL = Command(group="sentry", name="backfill", help="bring in the Sentry is
 def periodic_reconcile(config: Settings) -> list[Periodic]:
     """The reconcile every ``[sentry] reconcile_interval_minutes`` (none when 0 or without a token)."""
     settings: SentrySettings = config.plugin("sentry")
-    if not settings.reconcile_interval_minutes or settings.auth_token is None or not settings.organization:
+    if not settings.reconcile_interval_minutes or not settings.api_ready:
         return []
     window = timedelta(hours=settings.reconcile_window_hours)
 

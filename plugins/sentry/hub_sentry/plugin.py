@@ -26,6 +26,7 @@ from hub_sentry.components.endpoints import ENDPOINTS
 from hub_sentry.components.rule_settings import apply_to_changes, apply_to_draft, settings_of_delivery
 from hub_sentry.components.schema import schema_command
 from hub_sentry import syncback
+from hub_sentry.api import RateLimited
 from hub_sentry.commands import BACKFILL, periodic_reconcile
 from hub_sentry.decisions import PREFIX, decide
 from hub_sentry.installation import decide_installation, noted
@@ -106,7 +107,7 @@ def _api_problems(settings: SentrySettings) -> list[str]:
     Sentry refuses is not known here: the worker's check and the jobs say it, the hub runs on)."""
     wanted = [name for name, on in (("sync_back", settings.sync_back),
                                     ("reconcile_interval_minutes", settings.reconcile_interval_minutes)) if on]
-    if wanted and (settings.auth_token is None or not settings.organization):
+    if wanted and not settings.api_ready:
         return [f"[sentry] {' and '.join(wanted)} ask Sentry's API: set SENTRY_AUTH_TOKEN and SENTRY_ORG "
                 f"(or [sentry] organization)"]
     return []
@@ -203,10 +204,20 @@ def external_update(source: str, payload: Any, issue: IssueView, config: Setting
 
 @hookimpl
 async def stack_files(link: LinkView, payload: Any, config: Settings, http: httpx.AsyncClient) -> list[str] | None:
-    """Stack paths from the delivery and, with a token and organisation, from the latest event."""
+    """Stack paths from the delivery and, with a token and organisation, from the latest event.
+
+    Sentry's rate limit raises RetryLater at the time Sentry names (the enrichment waits for the
+    frames rather than being written once without them); any other failure of the API is logged
+    and the delivery's own paths are used.
+    """
     if link.source != "sentry" or link.external_id.startswith(METRIC_PREFIX):
         return None
-    frames = payload_frames(payload) + await api_frames(http, _settings(config), link.external_id)
+    try:
+        fetched = await api_frames(http, _settings(config), link.external_id)
+    except RateLimited as exc:
+        # The worker logs the retry with this reason ("cannot read the latest event of issue ...").
+        raise exc.retry_later() from None
+    frames = payload_frames(payload) + fetched
     filename = payload_filename(payload)
     return order_paths(frames, [filename] if filename else [])
 

@@ -67,6 +67,12 @@ class SentrySettings(BaseModel):
     #: How far back each periodic reconcile looks (Sentry's lastSeen), in hours.
     reconcile_window_hours: float = Field(24, gt=0)
 
+    @property
+    def api_ready(self) -> bool:
+        """Whether Sentry's API can be asked: a token (SENTRY_AUTH_TOKEN) and an organisation
+        (SENTRY_ORG or ``organization``). The one test every caller of the API makes first."""
+        return self.auth_token is not None and bool(self.organization)
+
     @field_validator("api_url", "web_url")
     @classmethod
     def _http_url(cls, value: str) -> str:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any, Iterable
-from urllib.parse import quote
 
 import httpx
 
+from hub_sentry.api import RateLimited, SentryApi, SentryError
 from hub_sentry.payload import mapping, text
 from hub_sentry.settings import SentrySettings
 
@@ -62,27 +62,21 @@ def payload_filename(payload: Any) -> str | None:
 
 
 async def api_frames(http: httpx.AsyncClient, settings: SentrySettings, issue_id: str) -> list[tuple[str, bool]]:
-    """Frames of the issue's latest event from Sentry's API; [] when it cannot be had (logged)."""
-    if settings.auth_token is None or not settings.organization:
+    """Frames of the issue's latest event from Sentry's API; [] without a token and organisation,
+    or when Sentry refuses, fails or is not there (logged). A rate limit is not waited out here:
+    :class:`RateLimited` is raised, with the wait Sentry names, for the caller to decide."""
+    if not settings.api_ready:
         return []
-    # The id comes from the delivery: quoted, it cannot steer the token to another API path.
-    url = (f"{settings.api_url}/api/0/organizations/{quote(settings.organization, safe='')}"
-           f"/issues/{quote(issue_id, safe='')}/events/latest/")
-    headers = {"Authorization": f"Bearer {settings.auth_token.get_secret_value()}"}
+    # max_wait 0: the worker retries the job at the time Sentry names instead of holding it.
+    api = SentryApi(http, settings, max_wait=0)
     try:
-        response = await http.get(url, headers=headers)
-    except httpx.HTTPError as exc:
-        log.warning("[Sentry] Latest event of issue %s not fetched: %s", issue_id, type(exc).__name__)
+        event = await api.latest_event(issue_id)
+    except RateLimited:
+        raise
+    except SentryError as exc:
+        log.warning("[Sentry] Latest event of issue %s not fetched: %s", issue_id, exc)
         return []
-    if response.status_code != 200:
-        log.warning("[Sentry] Latest event of issue %s not fetched: HTTP %d", issue_id, response.status_code)
-        return []
-    try:
-        event = response.json()
-    except ValueError:
-        log.warning("[Sentry] Latest event of issue %s: the answer is not JSON", issue_id)
-        return []
-    entries = mapping(event).get("entries")
+    entries = event.get("entries")
     frames: list[tuple[str, bool]] = []
     for entry in entries if isinstance(entries, list) else []:
         if mapping(entry).get("type") == "exception":

@@ -17,12 +17,14 @@ the actor: ``decisions`` skips it (the hub's own change, not a new one).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from typing import Any, Mapping, Sequence
+from urllib.parse import urlsplit
 
 import httpx
 
-from hub import Cache, Change, GiveUp, IssueView, LinkView, RetryLater, Settings, Sink, Unavailable
+from hub import Cache, Change, GiveUp, IssueView, LinkView, Settings, Sink, Unavailable
 
 from hub_sentry.alerts import METRIC_PREFIX
 from hub_sentry.api import RateLimited, SentryApi, SentryError, SentryUnavailable
@@ -40,15 +42,27 @@ LINKS = "sentry.external-issue"
 
 
 def _links_on(config: Settings, settings: SentrySettings) -> bool:
-    # Without an address people reach, a link would lead to the hub's own loopback address.
-    return settings.link_issues and bool(config.hub.public_url or config.auth.public_url)
+    # The link's base is the host's (Settings.public_base: the one definition of which setting
+    # wins, falling back to where `hub serve` listens). Shown in Sentry, a loopback or wildcard
+    # address would lead every reader to their own machine, so then there is no link.
+    return settings.link_issues and _reachable(config.public_base())
+
+
+def _reachable(base: str) -> bool:
+    host = urlsplit(base).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return bool(host)  # a name: whoever configured it means people to reach it
+    return not (address.is_loopback or address.is_unspecified)
 
 
 def enabled(config: Settings) -> bool:
     """Whether the sink has anything to do: a token and organisation, and the link or sync back on."""
     settings: SentrySettings = config.plugin("sentry")
-    return (settings.auth_token is not None and bool(settings.organization)
-            and (settings.sync_back or _links_on(config, settings)))
+    return settings.api_ready and (settings.sync_back or _links_on(config, settings))
 
 
 def needed_scopes(config: Settings) -> list[str]:
@@ -96,7 +110,7 @@ def sentry_assignee(agent: str | None, settings: SentrySettings) -> tuple[bool, 
 def _failure(exc: SentryError) -> Exception:
     """The job outcome a Sentry failure means: retry later, an outage, or give up with the reason."""
     if isinstance(exc, RateLimited):
-        return RetryLater(str(exc), after_seconds=exc.after_seconds)
+        return exc.retry_later()
     if isinstance(exc, SentryUnavailable):
         return Unavailable(str(exc))
     return GiveUp(str(exc))

@@ -1,7 +1,8 @@
 """A fake Sentry REST API at the transport (httpx.MockTransport), answering with Sentry's own shapes.
 
 Every body comes from ``fixtures/api`` (its README says where each came from); the fake keeps
-issues, their status and assignee, and the external issues made, and pages lists with the
+issues, their status and assignee, their latest events, projects' releases and the external
+issues made, and pages lists with the
 ``Link`` header exactly as Sentry's pagination documentation shows it. ``fail_next`` queues an
 error answer (401, 403, 404, 429 with its headers, or an HTML page) for the next matching call.
 """
@@ -20,6 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 API = Path(__file__).parent / "fixtures" / "api"
+#: Sentry's API documentation's latest event of an issue (fixtures/README.md).
+LATEST_EVENT = API.parent / "api-issue-latest-event.json"
 ORG = "chipp"
 TOKEN = "sntrys_fakeIntegrationToken0123456789"
 INSTALLATION = "7a485448-a9e2-4c85-8a3c-4f44175783c9"
@@ -53,6 +56,10 @@ class FakeSentry:
     scopes: list[str] = field(default_factory=lambda: ["event:read", "event:write", "event:admin", "project:read"])
     issues: dict[str, dict[str, Any]] = field(default_factory=dict)
     external: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The latest event of an issue, by issue id (``add_event``).
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: A project's releases, newest first, by project slug (``add_release``).
+    releases: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, list[str]], Any]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     rate_headers: dict[str, str] = field(default_factory=dict)
@@ -74,6 +81,22 @@ class FakeSentry:
             issue["substatus"] = substatus
         self.issues[issue_id] = issue
         return issue
+
+    def add_event(self, issue_id: str) -> dict[str, Any]:
+        """The issue's latest event: the API documentation's example event, its ``groupID`` the issue's."""
+        event = json.loads(LATEST_EVENT.read_text())
+        event["groupID"] = issue_id
+        self.events[issue_id] = event
+        return event
+
+    def add_release(self, slug: str, commit: str | None = None) -> dict[str, Any]:
+        """A newest release of project ``slug`` (the recorded one, its ``lastCommit.id`` ``commit``
+        when given; None keeps the recorded sha)."""
+        release = fixture("project-releases.json")[0]
+        if commit is not None:
+            release["lastCommit"]["id"] = commit
+        self.releases.setdefault(slug, []).insert(0, release)
+        return release
 
     def fail_next(self, status: int, path: str = "", *, body: bytes | None = None,
                   headers: dict[str, str] | None = None) -> None:
@@ -114,6 +137,11 @@ class FakeSentry:
             return self._list(request, params)
         if path.startswith(org_issues) and request.method == "PUT":
             return self._update(path[len(org_issues):].strip("/"), body or {})
+        if match := re.fullmatch(rf"{org_issues}([^/]+)/events/latest/", path):
+            event = self.events.get(match.group(1))
+            return self._json(200, copy.deepcopy(event)) if event else self._json(404, fixture("error-404.json"))
+        if match := re.fullmatch(rf"/api/0/projects/{ORG}/([^/]+)/releases/", path):
+            return self._releases(match.group(1), params)
         if match := re.fullmatch(rf"/api/0/projects/{ORG}/([^/]+)/", path):
             project = next((issue["project"] for issue in self.issues.values()
                             if issue["project"]["slug"] == match.group(1)), None)
@@ -148,6 +176,13 @@ class FakeSentry:
                 f'<{base}?&cursor={following}>; rel="next"; results="{str(offset + limit < len(listed)).lower()}"; '
                 f'cursor="{following}"')
         return self._json(200, [copy.deepcopy(issue) for issue in page], {"link": link})
+
+    def _releases(self, slug: str, params: dict[str, list[str]]) -> httpx.Response:
+        known = slug in self.releases or any(issue["project"]["slug"] == slug for issue in self.issues.values())
+        if not known:
+            return self._json(404, fixture("error-404.json"))
+        per_page = int((params.get("per_page") or ["100"])[0])
+        return self._json(200, copy.deepcopy(self.releases.get(slug, [])[:per_page]))
 
     def _update(self, issue_id: str, body: dict[str, Any]) -> httpx.Response:
         issue = self.issues.get(issue_id)

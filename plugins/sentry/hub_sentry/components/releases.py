@@ -5,8 +5,9 @@ commit the hub can know is the project's newest release's:
 ``GET {api_url}/api/0/projects/{org}/{project}/releases/?per_page=1`` (Sentry's
 ``ProjectReleasesEndpoint``, newest first), its ``lastCommit.id``, else a ``ref`` or the
 version's ``buildHash`` that is a commit hash. Kept in the shared cache for a few minutes (a
-person clicks through several frames); without a token, on any failure or when the release
-names no commit: None, and the link goes to the default branch.
+person clicks through several frames); without a token, on any failure (Sentry's rate limit
+included: it is never waited out, a browser is waiting) or when the release names no commit:
+None, and the link goes to the default branch.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
-from urllib.parse import quote
 
-import httpx
-
+from hub_sentry.api import SentryApi, SentryError
 from hub_sentry.payload import mapping, text
 from hub_sentry.settings import SentrySettings
 
@@ -40,24 +39,20 @@ def _commit_of(release: Any) -> str | None:
 
 
 async def release_commit(context: Any, settings: SentrySettings, project: str | None) -> str | None:
-    """The newest release's commit of ``project``, or None (no token, no release, no commit named)."""
-    if project is None or settings.auth_token is None or not settings.organization:
+    """The newest release's commit of ``project``, or None (no token, no release, no commit named,
+    or Sentry failing, slow or rate limited: a browser is waiting, so nothing is waited out)."""
+    if project is None or not settings.api_ready:
         return None
     cached = await context.cache.get(CACHE_NAMESPACE, project)
     if cached is not None:
         return cached.get("commit")
-    url = (f"{settings.api_url}/api/0/projects/{quote(settings.organization, safe='')}"
-           f"/{quote(project, safe='')}/releases/")
+    api = SentryApi(context.http, settings, max_wait=0)
     try:
-        response = await context.http.get(url, params={"per_page": 1}, timeout=TIMEOUT_SECONDS,
-                                          headers={"Authorization": f"Bearer {settings.auth_token.get_secret_value()}"})
-        releases = response.json() if response.status_code == 200 else None
-    except (httpx.HTTPError, ValueError) as error:
-        log.warning("[Sentry] Newest release of %s not fetched: %s", project, type(error).__name__)
+        release = await api.newest_release(project, timeout=TIMEOUT_SECONDS)
+    except SentryError as error:
+        # Not cached: the next click asks again, once Sentry is back or the limit has passed.
+        log.warning("[Sentry] Newest release of %s not fetched: %s", project, error)
         return None
-    if response.status_code != 200:
-        log.warning("[Sentry] Newest release of %s not fetched: HTTP %d", project, response.status_code)
-        return None
-    commit = _commit_of(releases[0]) if isinstance(releases, list) and releases else None
+    commit = _commit_of(release) if release is not None else None
     await context.cache.set(CACHE_NAMESPACE, project, {"commit": commit}, ttl_seconds=CACHE_SECONDS)
     return commit
