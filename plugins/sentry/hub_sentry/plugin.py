@@ -90,9 +90,13 @@ def register_schema_command():
 
 @hookimpl
 def check_config(config: Settings) -> list[str]:
-    """No secret: refuse to start if ``require_signature``, else warn loudly that anyone can post."""
+    """No secret: refuse to start if ``require_signature``, else warn loudly that anyone can post.
+    Also: what asks Sentry's API without a token and organisation (fatal), and why hub issues
+    will not be linked in Sentry when they could be (said once, at start)."""
     settings = _settings(config)
     problems = _api_problems(settings)
+    if (unlinked := syncback.links_unreachable(config)) is not None:
+        log.info("[Sentry sync] %s", unlinked)
     if settings.client_secret is not None:
         return problems
     if settings.require_signature:

@@ -32,13 +32,23 @@ from hub_sentry.installation import current
 from hub_sentry.settings import SentrySettings
 from hub_sentry.shown import shown_in_sentry
 
-__all__ = ["LINKS", "SINK", "check", "enabled", "needed_scopes", "publish", "sentry_assignee"]
+__all__ = ["LINKS", "SINK", "check", "enabled", "links_unreachable", "needed_scopes", "publish", "sentry_assignee"]
 
 log = logging.getLogger("hub.sentry.syncback")
 SINK = Sink(name="sentry", description="Sentry (the hub issue linked, its status sent back)",
             log_prefix="[Sentry sync]")
 #: The shared cache's external issues made in Sentry, by hub issue id.
 LINKS = "sentry.external-issue"
+
+
+def links_unreachable(config: Settings) -> str | None:
+    """Why hub issues are not linked in Sentry although they could be (the token, the
+    organisation and ``link_issues`` are there), in one line; None when they are, or are not wanted."""
+    settings: SentrySettings = config.plugin("sentry")
+    if not settings.api_ready or not settings.link_issues or _links_on(config, settings):
+        return None
+    return (f"Hub issues are not linked in Sentry: the hub's address ({config.public_base()}) leads only to the "
+            f"reader's own machine; set [hub] public_url to where people reach the hub")
 
 
 def _links_on(config: Settings, settings: SentrySettings) -> bool:

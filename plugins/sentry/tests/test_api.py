@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hub import RetryLater
 from hub_sentry.api import RateLimited, SentryApi, SentryError, SentryUnavailable, next_cursor, wait_seconds
 from sentry_api_fake import INSTALLATION, ORG, TOKEN, FakeSentry
 
@@ -65,10 +67,68 @@ async def test_the_window_and_the_project_filter(api):
     assert [issue["id"] async for page in client.issues("24h", project) for issue in page] == ["3"]
 
 
-@given(st.text(max_size=300))
-def test_a_hostile_link_header_never_raises(header):
+# Sentry's Link header, as src/sentry/api/base.py builds it (LINK_HEADER =
+# '<{uri}&cursor={cursor}>; rel="{name}"; results="{has_results}"; cursor="{cursor}"', the uri
+# being the request's absolute path, "?" and its other query parameters urlencoded; "previous"
+# then "next", joined by ", "): docs.sentry.io/api/pagination shows the same, e.g.
+# <https://sentry.io/api/0/organizations/x/issues/?&cursor=0:100:0>; rel="next"; results="true"; cursor="0:100:0"
+CURSOR = st.builds("{}:{}:{}".format, st.integers(0, 2**41), st.integers(0, 10**6), st.sampled_from([0, 1]))
+SLUG = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,49}", fullmatch=True)
+QUERY = st.lists(st.tuples(st.sampled_from(["query", "statsPeriod", "project", "sort", "limit", "per_page"]),
+                           st.text(max_size=40)), max_size=4)
+
+
+@st.composite
+def sentry_link_header(draw) -> tuple[str, str, bool, str, bool]:
+    """(header, previous cursor, previous has results, next cursor, next has results)."""
+    host = draw(st.sampled_from(["https://sentry.io", "https://us.sentry.io", "https://de.sentry.io",
+                                 "http://sentry.internal:9000"]))
+    path = draw(st.sampled_from(["/api/0/organizations/{}/issues/", "/api/0/projects/{0}/{0}/releases/",
+                                 "/api/0/organizations/{}/issues/123456/events/"])).format(draw(SLUG))
+    uri = f"{host}{path}?{urlencode(draw(QUERY))}"
+    previous, following = draw(CURSOR), draw(CURSOR)
+    more_before, more_after = draw(st.booleans()), draw(st.booleans())
+
+    def link(cursor: str, rel: str, results: bool) -> str:
+        return f'<{uri}&cursor={cursor}>; rel="{rel}"; results="{str(results).lower()}"; cursor="{cursor}"'
+
+    header = f'{link(previous, "previous", more_before)}, {link(following, "next", more_after)}'
+    return header, previous, more_before, following, more_after
+
+
+def test_next_cursor_of_the_documented_example():
+    header = ('<https://sentry.io/api/0/organizations/x/issues/?&cursor=0:100:0>; rel="previous"; results="false"; '
+              'cursor="0:0:1", <https://sentry.io/api/0/organizations/x/issues/?&cursor=0:100:0>; rel="next"; '
+              'results="true"; cursor="0:100:0"')
+    assert next_cursor(header) == "0:100:0"
+
+
+@given(sentry_link_header())
+def test_a_real_link_header_gives_the_next_cursor_exactly_when_sentry_has_more(real):
+    header, previous, _more_before, following, more_after = real
     cursor = next_cursor(header)
-    assert cursor is None or isinstance(cursor, str)
+    assert cursor == (following if more_after else None)
+    # Whatever the previous link says (and even when it has the same cursor), it is never taken.
+    swapped = header.replace(f'cursor="{previous}"', 'cursor="9:9:9"', 1)
+    assert next_cursor(swapped) == (following if more_after else None)
+
+
+@given(sentry_link_header(), st.data())
+def test_a_real_link_header_cut_or_spliced_never_raises_or_invents(real, data):
+    header, _previous, _more_before, following, more_after = real
+    cut = data.draw(st.integers(0, len(header)))
+    junk = data.draw(st.text(max_size=40))
+    for hostile in (header[:cut], header[:cut] + junk + header[cut:], junk + header, header.upper()):
+        cursor = next_cursor(hostile)
+        # A cursor is only ever a quoted cursor="..." value the header holds: never a URL, never invented.
+        assert cursor is None or (f'cursor="{cursor}"' in hostile and '"' not in cursor)
+    assert next_cursor(header[:cut]) in (None, following if more_after else None)
+
+
+@given(st.text(max_size=300))
+def test_any_text_as_a_link_header_never_raises(header):
+    cursor = next_cursor(header)
+    assert cursor is None or (isinstance(cursor, str) and cursor in header)
 
 
 def test_next_cursor_reads_sentrys_documented_header():
@@ -161,3 +221,31 @@ async def test_scopes_external_issues_and_updates(api):
     await client.update_issue("1", {"status": "resolved"})
     assert fake.issues["1"]["status"] == "resolved"
     assert fake.calls("PUT")[0][1] == f"/api/0/organizations/{ORG}/issues/1/"
+
+
+async def test_a_429_asking_for_no_wait_still_counts_a_second_and_never_loops(api):
+    fake = FakeSentry()
+    fake.add_issue("1")
+    for _ in range(10):
+        fake.fail_next(429, "/issues/", headers={"retry-after": "0"})
+    client = api(fake, max_wait=3)
+    with pytest.raises(RateLimited) as raised:
+        await _all(client)
+    assert client.sleep.slept == [1.0, 1.0, 1.0] and raised.value.after_seconds == 1.0
+    assert len(fake.calls("GET", "/issues/")) == 4
+    never = api(fake, max_wait=0)  # where nothing may be waited: one question, then the answer
+    with pytest.raises(RateLimited):
+        await _all(never)
+    assert never.sleep.slept == [] and len(fake.calls("GET", "/issues/")) == 5
+
+
+def test_a_rate_limit_is_the_hosts_retry_at_sentrys_time():
+    retry = RateLimited("cannot list: Sentry's rate limit (HTTP 429); try again in 42 s", 42.0).retry_later()
+    assert isinstance(retry, RetryLater) and retry.after_seconds == 42.0 and retry.until is None
+    assert retry.reason == "cannot list: Sentry's rate limit (HTTP 429); try again in 42 s"
+
+
+def test_the_client_needs_a_token_and_an_organisation(settings):
+    for env in ({}, {"SENTRY_AUTH_TOKEN": TOKEN}, {"SENTRY_ORG": ORG}):
+        with pytest.raises(SentryError, match="needs SENTRY_AUTH_TOKEN and SENTRY_ORG"):
+            SentryApi(httpx.AsyncClient(), settings(env=env).plugin("sentry"))

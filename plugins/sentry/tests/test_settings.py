@@ -49,3 +49,28 @@ def test_hook_check_config_refuses_to_start_when_a_signature_is_required(setting
         "[sentry] require_signature is true but SENTRY_CLIENT_SECRET is not set"]
     assert plugin.check_config(config=settings(sentry={"require_signature": True},
                                                env={"SENTRY_CLIENT_SECRET": "x"})) == []
+
+
+@pytest.mark.parametrize("sentry, env, ready", [
+    ({}, {"SENTRY_AUTH_TOKEN": "t0ken", "SENTRY_ORG": "acme"}, True),
+    ({"organization": "acme"}, {"SENTRY_AUTH_TOKEN": "t0ken"}, True),
+    ({}, {"SENTRY_AUTH_TOKEN": "t0ken"}, False),
+    ({"organization": ""}, {"SENTRY_AUTH_TOKEN": "t0ken"}, False),
+    ({}, {"SENTRY_ORG": "acme"}, False),
+    ({}, {}, False),
+])
+def test_api_ready_is_the_one_test_every_caller_of_sentrys_api_makes(settings, sentry, env, ready):
+    from hub import CommandError
+    from hub_sentry import commands, syncback
+
+    config = settings(sentry={**sentry, "sync_back": True, "reconcile_interval_minutes": 5}, env=env)
+    section = config.plugin("sentry")
+    assert section.api_ready is ready
+    assert (plugin._api_problems(section) == []) is ready
+    assert bool(commands.periodic_reconcile(config)) is ready
+    assert syncback.enabled(config) is ready
+    if ready:
+        commands._usable(section)
+    else:
+        with pytest.raises(CommandError, match="set SENTRY_AUTH_TOKEN"):
+            commands._usable(section)
