@@ -3,7 +3,9 @@ console's dry run.
 
 It walks the pipeline's decisions (hub.ingest) with the current config and plugins: parse,
 ``accept_webhook``, the dedupe lookup, then ``build_issue`` or ``external_update``, and stops
-before the store's first write. The signature is not checked (the delivery log never keeps it).
+before the store's first write; a duplicate's changes are applied in a transaction that is rolled
+back (``Store.trial``), so a stale or empty change is reported as the real delivery would find it.
+The signature is not checked (the delivery log never keeps it).
 """
 
 from __future__ import annotations
@@ -20,14 +22,10 @@ if TYPE_CHECKING:
 __all__ = ["dry_run"]
 
 
-def _change(change: Any) -> dict[str, Any]:
-    return {key: value for key, value in (("kind", change.kind), ("value", change.value), ("text", change.text))
-            if value is not None}
-
-
 async def dry_run(hub: "Hub", source: "Source", headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
-    """``{"outcome": created|deduplicated|updated|skipped|rejected, "reason"?, "issue"?, "changes"?}``:
-    what a delivery of ``body`` would do now. Reads the database (the dedupe lookup), never writes."""
+    """``{"outcome": created|deduplicated|updated|skipped|rejected, "reason"?, "issue"?, "changes"?,
+    "ignored"?}``: what a delivery of ``body`` would do now. Reads the database (the dedupe
+    lookup) and tries a duplicate's changes in a transaction it rolls back; never writes."""
     hook, config = hub.pm.hook, hub.settings
     result: dict[str, Any] = {"source": source.name, "written": False}
     delivery = received(source, headers, body)
@@ -58,7 +56,10 @@ async def dry_run(hub: "Hub", source: "Source", headers: Mapping[str, str], body
             "link": asdict(draft.link)}}
     changes = hook.external_update(source=source.name, payload=payload, issue=linked.issue, link=linked.link,
                                    config=config, delivery=delivery) or []
-    outcome = "updated" if changes else "deduplicated"
-    return {**result, "outcome": outcome, "reason": f"already tracked as {linked.issue.identifier}",
+    # Applied in a transaction that is rolled back: what would change, and what would be ignored
+    # (a state older than the link's last, a close of a closed issue), by the store's own rules.
+    applied, ignored = await hub.store.trial(linked.issue, changes, source.name, link=linked.link) if changes else ([], [])
+    return {**result, "outcome": "updated" if applied else "deduplicated",
+            "reason": f"already tracked as {linked.issue.identifier}",
             "issue": {"identifier": linked.issue.identifier, "title": linked.issue.title},
-            "changes": [_change(change) for change in changes]}
+            "changes": applied, **({"ignored": ignored} if ignored else {})}

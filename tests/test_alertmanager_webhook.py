@@ -114,3 +114,35 @@ def test_hostile_bodies_are_never_a_server_error(database_url):
         hostile_field()
         random_bytes()
     assert valid  # the fixture itself was read
+
+
+async def test_a_dry_run_reports_a_stale_state_as_the_delivery_would_find_it(hub_client):
+    """The dry run of a duplicate applies its changes in a transaction it rolls back: an alert that
+    fired before the last resolution is reported ignored, as the real delivery then is."""
+    from hub.dryrun import dry_run
+
+    async with hub_client(env={"ALERTMANAGER_TOKEN": TOKEN}) as hc:
+        post = hc.client.post
+        firing = json.dumps(recorded("firing.json")).encode()
+        identifier = (await post("/api/alertmanager/webhook", content=firing, headers=AUTH)).json()["issue"]["identifier"]
+        await post("/api/alertmanager/webhook", content=json.dumps(recorded("resolved.json")).encode(), headers=AUTH)
+        source = hc.hub.sources["alertmanager"]
+
+        # The first firing again (it started before the resolution was recorded): stale.
+        stale = await dry_run(hc.hub, source, AUTH, firing)
+        assert (stale["outcome"], stale["changes"], stale["written"]) == ("deduplicated", [], False)
+        assert [change["kind"] for change in stale["ignored"]] == ["reopen", "comment"]
+        # Firing again after the resolution: it would reopen and comment.
+        again = recorded("firing.json")
+        again["alerts"][0]["startsAt"] = "2026-12-01T10:00:00Z"
+        later = json.dumps(again).encode()
+        fresh = await dry_run(hc.hub, source, AUTH, later)
+        assert fresh["outcome"] == "updated" and "ignored" not in fresh
+        assert [change["kind"] for change in fresh["changes"]] == ["reopen", "comment"]
+        assert (await hc.client.get(f"/api/issues/{identifier}")).json()["status"] == "closed"  # nothing written
+
+        # What the deliveries themselves then do is what the dry runs said.
+        real_stale = (await post("/api/alertmanager/webhook", content=firing, headers=AUTH)).json()
+        assert [change["kind"] for change in real_stale.get("ignored", [])] == ["reopen", "comment"]
+        real_fresh = (await post("/api/alertmanager/webhook", content=later, headers=AUTH)).json()
+        assert real_fresh["changes"] == fresh["changes"]

@@ -202,6 +202,21 @@ async def test_dry_run_writes_nothing_and_replay_goes_through_the_pipeline(hub_c
         assert (await counts())[0] == before[0]
 
 
+async def test_the_dry_run_of_a_refused_delivery_shows_the_issue_it_would_have_made(hub_client):
+    """A delivery refused for its signature is in the log; its dry run (no signature check) says it
+    would create an issue, and shows it (the page once failed on a dry run without a reason)."""
+    async with hub_client(env=ENV, token_scope="admin") as hc:
+        refused = await deliver(hc, issue_payload(issue_id="4242", title="Refused but real"), signature="0" * 64)
+        assert refused.status_code == 401
+        async with hc.hub.engine.connect() as connection:
+            delivery_id = (await connection.execute(sa.select(Delivery.__table__.c.id))).scalar_one()
+        dry = await _form(hc, f"/deliveries/{delivery_id}/dry-run")
+        assert dry.status_code == 200, dry.text
+        assert "Dry run: created" in dry.text and "Refused but real" in html_unescape(dry.text)
+        async with hc.hub.engine.connect() as connection:
+            assert (await connection.execute(sa.select(sa.func.count()).select_from(Issue.__table__))).scalar() == 0
+
+
 async def test_a_replay_is_a_new_delivery_not_an_echo_of_its_request_id(hub_client):
     async with hub_client(env=ENV, token_scope="admin") as hc:
         response = await deliver(hc, issue_payload(), headers={"request-id": "sentry-delivery-1"})

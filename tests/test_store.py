@@ -22,6 +22,7 @@ from hub.config import DatabaseSettings
 from hub.db import sync_url
 from hub.delivery import ReceivedDelivery, created_answer, duplicate_answer
 from hub.store import Store, open_store
+from hub.store.writes import STALE
 from hub.types import Change, Decision, ExternalLinkDraft, IssueDraft, LabelDraft, Source
 
 INTEGRITY = (sqlite3.IntegrityError, psycopg.IntegrityError)
@@ -317,3 +318,37 @@ async def test_issue_numbers_come_in_larger_batches_during_a_burst_and_stay_uniq
     base, top = numbers.prefetch, numbers.prefetch * numbers.MAX_GROWTH
     assert sizes == [base, 2 * base, 4 * base, 8 * base, top, top, top, base], sizes
     assert len(taken) == len(set(taken)) and taken == sorted(taken)
+
+
+async def test_a_trial_says_what_apply_would_do_and_writes_nothing(store, store_url):
+    """``Store.trial`` (the dry run's answer for a duplicate): the store's own rules, rolled back."""
+    from datetime import datetime, timedelta, timezone
+
+    from hub.types import LinkView
+
+    new = await create(store, "r1")
+    link = LinkView("echo", "r1", None, {})
+    t1 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t2 = t1 + timedelta(hours=1)
+    await store.apply(new.issue, [Change("close", at=t2)], "echo", link=link)
+    tables = ("chipp_issue_label", "chipp_label", "chipp_comment", "chipp_issue_event", "hub_job", "hub_link_state")
+
+    def counts() -> list[int]:
+        return [count(store_url, table) for table in tables]
+
+    before = counts()
+    # Older than the state applied through the link: all of it would be ignored, as apply does.
+    applied, ignored = await store.trial(new.issue, [Change("reopen", at=t1), Change("comment", text="late", key="l")],
+                                         "echo", link=link)
+    assert applied == [] and [(c["kind"], c["ignored"]) for c in ignored] == [("reopen", STALE), ("comment", STALE)]
+    # Closing a closed issue changes nothing; a new label (never made before) and a comment would.
+    applied, ignored = await store.trial(
+        new.issue, [Change("close", at=t2), Change("label", value="Brand new", color="#123456"),
+                    Change("comment", text="again", key="a")], "echo", link=link)
+    assert (applied, ignored) == ([{"kind": "label", "value": "Brand new"}, {"kind": "comment", "text": "again"}], [])
+    assert counts() == before
+    assert (await store.find_linked("echo", "r1")).issue.status == "closed"
+    # And apply then does what the trial said.
+    done, _ = await store.apply(new.issue, [Change("close", at=t2), Change("label", value="Brand new", color="#123456"),
+                                            Change("comment", text="again", key="a")], "echo", link=link)
+    assert done == applied

@@ -136,13 +136,14 @@ class PostgresDriver:
         # psycopg hands back aware datetimes and parsed JSONB: nothing to decode.
         return await cursor.fetchall()
 
-    async def run(self, tx: Callable[[], Tx[T]], *, atomic: bool = True) -> T:
-        """Run the transaction ``tx()`` makes; ``atomic=False`` for reads (each statement alone)."""
+    async def run(self, tx: Callable[[], Tx[T]], *, atomic: bool = True, rollback: bool = False) -> T:
+        """Run the transaction ``tx()`` makes; ``atomic=False`` for reads (each statement alone);
+        ``rollback=True`` to roll it back at its end, whatever it did (a trial)."""
         async def work(connection: psycopg.AsyncConnection) -> T:
             generator = tx()
             if not atomic:
                 return await self._drive(connection, generator)
-            async with connection.transaction():
+            async with connection.transaction(force_rollback=rollback):
                 return await self._drive(connection, generator)
 
         return await self._on_connection(work)

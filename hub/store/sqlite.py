@@ -80,7 +80,7 @@ class SqliteDriver:
         cursor = self.connection.execute(statement.sql("sqlite"), params)
         return [decode_row("sqlite", statement.reads, dict(row)) for row in cursor.fetchall()]
 
-    def _drive(self, tx: Callable[[], Tx[T]], atomic: bool) -> T:
+    def _drive(self, tx: Callable[[], Tx[T]], atomic: bool, rollback: bool = False) -> T:
         connection = self.connection
         generator = tx()
         if atomic:
@@ -95,7 +95,7 @@ class SqliteDriver:
                     break
                 rows = self._execute(exec_)
             if atomic:
-                connection.execute("COMMIT")
+                connection.execute("ROLLBACK" if rollback else "COMMIT")
         except BaseException:
             if atomic and connection.in_transaction:
                 connection.execute("ROLLBACK")
@@ -153,9 +153,10 @@ class SqliteDriver:
 
     # -- from the event loop ----------------------------------------------------------------
 
-    async def run(self, tx: Callable[[], Tx[T]], *, atomic: bool = True) -> T:
-        """Run the transaction ``tx()`` makes, whole, on the driver's thread (one hop)."""
-        return await self._call(self._drive, tx, atomic)
+    async def run(self, tx: Callable[[], Tx[T]], *, atomic: bool = True, rollback: bool = False) -> T:
+        """Run the transaction ``tx()`` makes, whole, on the driver's thread (one hop);
+        ``rollback=True`` to roll it back at its end, whatever it did (a trial)."""
+        return await self._call(self._drive, tx, atomic, rollback)
 
     async def find_linked(self, source: str, external_id: str) -> LinkedIssue | None:
         """The issue linked to ``(source, external_id)``, or None."""

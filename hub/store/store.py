@@ -21,7 +21,7 @@ from hub.delivery import Answer, ReceivedDelivery
 from hub.models import utcnow
 from hub.store.tables import DELIVERIES, LinkedIssue
 from hub.store.writes import GatedInsert, NewIssue, Tx, apply_and_record, delivery_row, \
-    earlier_response, ensure_labels, new_issue, take_numbers
+    earlier_response, ensure_labels, new_issue, take_numbers, try_changes
 from hub.store.sql import Step
 from hub.types import Change, IssueDraft, IssueView, LabelDraft, LinkView, Sink
 
@@ -37,8 +37,9 @@ class Driver(Protocol):
 
     dialect: str
 
-    async def run(self, tx: Callable[[], Tx[T]], *, atomic: bool = True) -> T:
-        """Run a transaction (``atomic=False``: each statement on its own, for reads)."""
+    async def run(self, tx: Callable[[], Tx[T]], *, atomic: bool = True, rollback: bool = False) -> T:
+        """Run a transaction (``atomic=False``: each statement on its own, for reads;
+        ``rollback=True``: rolled back at its end, a trial)."""
 
     async def find_linked(self, source: str, external_id: str) -> LinkedIssue | None:
         """``hub.store.writes.find_linked``, possibly together with other lookups in flight."""
@@ -224,6 +225,16 @@ class Store:
         now = utcnow()
         return await self.driver.run(
             lambda: apply_and_record(issue, changes, actor, label_ids, delivery, answer, now, link, sinks=self.sinks))
+
+    async def trial(self, issue: IssueView, changes: Iterable[Change], actor: str, link: LinkView | None = None
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """What ``apply`` would change now, and what it would ignore (stale), each described:
+        found by applying ``changes`` in a transaction that is rolled back, so every rule answers
+        as it would, and nothing is written (``hub replay --dry-run``, the console's dry run)."""
+        changes = list(changes)
+        now = utcnow()
+        return await self.driver.run(lambda: try_changes(issue, changes, actor, now, link, sinks=self.sinks),
+                                     rollback=True)
 
 
 async def open_store(settings: DatabaseSettings) -> Store:

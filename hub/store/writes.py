@@ -25,7 +25,8 @@ from hub.timeline import event_rows
 from hub.types import Change, IssueDraft, IssueView, LabelDraft, LinkView, Sink
 
 __all__ = ["CREATE_STEPS", "Exec", "GatedInsert", "NewIssue", "PUBLISH", "Tx", "apply_changes", "delivery_row",
-           "ensure_labels", "find_linked", "new_issue", "publish_jobs", "record", "stored_body", "take_numbers"]
+           "ensure_labels", "find_linked", "new_issue", "publish_jobs", "record", "stored_body", "take_numbers",
+           "try_changes"]
 
 #: The job kind that publishes an issue's news to a sink (the job's ``source`` is the sink's name).
 PUBLISH = "publish"
@@ -291,6 +292,29 @@ def is_current(link: LinkView | None, changes: list[Change]) -> Tx[bool]:
     return True
 
 
+def _current_changes(issue: IssueView, changes: list[Change], actor: str, label_ids: Mapping[str, str],
+                     now: datetime, link: LinkView | None, sinks: Iterable[Sink]
+                     ) -> Tx[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """``apply_changes`` unless the changes are stale (``is_current``): (applied, ignored), described."""
+    if (yield from is_current(link, changes)):
+        return (yield from apply_changes(issue, changes, actor, label_ids, now, sinks)), []
+    return [], [{**_describe(change), "ignored": STALE} for change in changes]
+
+
+def try_changes(issue: IssueView, changes: list[Change], actor: str, now: datetime, link: LinkView | None = None,
+                sinks: Iterable[Sink] = ()) -> Tx[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """What ``apply_and_record`` would apply and ignore now: (applied, ignored), described.
+
+    Meant for a transaction that is rolled back (``hub.Store.trial``): it writes as the real one
+    does, so every rule (a stale state, a change that changes nothing) answers as it would,
+    and makes the labels it names inside itself (no id of a label that was never committed can
+    be kept: the transaction never commits).
+    """
+    labels = [LabelDraft(change.value, change.color) for change in changes if change.kind == "label" and change.value]
+    label_ids = yield from ensure_labels(labels, now)
+    return (yield from _current_changes(issue, changes, actor, label_ids, now, link, sinks))
+
+
 def apply_and_record(issue: IssueView, changes: list[Change], actor: str, label_ids: Mapping[str, str],
                      delivery: ReceivedDelivery | None,
                      answer: Callable[[list[dict[str, Any]], list[dict[str, Any]]], Answer] | None,
@@ -298,12 +322,7 @@ def apply_and_record(issue: IssueView, changes: list[Change], actor: str, label_
                      ) -> Tx[tuple[list[dict[str, Any]], Answer | None]]:
     """``apply_changes`` unless they are stale (``is_current``), then (for a delivery) its row
     in the delivery log answered with ``answer(applied, ignored)``, in one transaction."""
-    applied: list[dict[str, Any]] = []
-    ignored: list[dict[str, Any]] = []
-    if (yield from is_current(link, changes)):
-        applied = yield from apply_changes(issue, changes, actor, label_ids, now, sinks)
-    else:
-        ignored = [{**_describe(change), "ignored": STALE} for change in changes]
+    applied, ignored = yield from _current_changes(issue, changes, actor, label_ids, now, link, sinks)
     given = None
     if delivery is not None and answer is not None:
         given = answer(applied, ignored)
