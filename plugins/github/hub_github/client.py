@@ -132,16 +132,20 @@ class GitHubClient:
 
     ``max_concurrent``: requests at once of this process with this token ([github]
     max_concurrent_requests); clients of one token share it, whoever made them.
+    ``write_interval``: seconds between the starts of two writes of the token ([github.issues]
+    min_write_interval_seconds), paced by the token's budget whichever client sends them.
     """
 
     def __init__(self, http: httpx.AsyncClient, *, api_url: str, token: str, cache: Cache,
-                 max_concurrent: int | None = None) -> None:
+                 max_concurrent: int | None = None, write_interval: float | None = None) -> None:
         self._http = http
         self._api_url = api_url.rstrip("/")
         self._origin = httpx.URL(self._api_url).copy_with(path="/", query=None)
         self._cache = cache
         self._key = token_key(self._api_url, token)
         self._max_concurrent = max_concurrent or GithubSettings().max_concurrent_requests
+        self._write_interval = GithubSettings().issues.min_write_interval_seconds if write_interval is None \
+            else write_interval
         self._headers = {
             "Accept": "application/vnd.github+json",
             "Authorization": f"Bearer {token}",
@@ -152,9 +156,10 @@ class GitHubClient:
     @classmethod
     def for_settings(cls, settings: GithubSettings, http: httpx.AsyncClient, cache: Cache) -> "GitHubClient":
         """The client ``[github]`` describes: its API URL, its token (set: callers check first), its
-        ``max_concurrent_requests``."""
+        ``max_concurrent_requests`` and ``[github.issues] min_write_interval_seconds``."""
         return cls(http, api_url=settings.api_url, token=settings.token.get_secret_value(), cache=cache,
-                   max_concurrent=settings.max_concurrent_requests)
+                   max_concurrent=settings.max_concurrent_requests,
+                   write_interval=settings.issues.min_write_interval_seconds)
 
     def _budget(self) -> Budget:
         return budget_for(self._key, self._max_concurrent)
@@ -222,7 +227,7 @@ class GitHubClient:
                    params: Mapping[str, Any] | None = None) -> httpx.Response:
         """``method`` on an API path with a JSON ``body`` (writes of the issue mirror, and its reads).
 
-        Rate limits raise RetryLater and outages GitHubUnavailable, as for the correlation's
+        Writes are paced by the token's budget (``write_interval`` apart). Rate limits raise RetryLater and outages GitHubUnavailable, as for the correlation's
         reads; 404, 410 and 422 raise GitHubRefused; any other failure GitHubError. Redirects
         are not followed: a write must not be replayed against another URL.
         """
@@ -241,7 +246,8 @@ class GitHubClient:
         (``answers.refused``) GitHubRefused, any other failure GitHubError."""
         budget = self._budget()
         try:
-            async with budget.request(READ_POINTS if method in _READ_METHODS else WRITE_POINTS):
+            async with budget.request(READ_POINTS if method in _READ_METHODS else WRITE_POINTS,
+                                      write_interval=self._write_interval):
                 response = await self._http.request(
                     method, url, params=params, json=body, headers={**self._headers, **(headers or {})},
                     follow_redirects=answers.follow_redirects)

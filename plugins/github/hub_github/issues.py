@@ -20,7 +20,6 @@ from hub import Cache
 from hub import Settings
 
 from hub_github.client import GitHubClient
-from hub_github.pacing import WRITES
 from hub_github.settings import GithubSettings
 
 __all__ = ["ATTEMPTS", "COMMENT_MARKER", "ISSUE_MARKER", "SINK", "comment_body", "issue_body", "issue_labels",
@@ -121,15 +120,13 @@ async def _once(cache: Cache, key: str, lookup: Callable[[datetime], Awaitable[A
 
 
 class IssuesClient:
-    """The few calls the mirror makes, each write paced (hub_github.pacing)."""
+    """The few calls the mirror makes; the client paces its writes (the token's budget, hub_github.pacing)."""
 
-    def __init__(self, client: GitHubClient, settings: GithubSettings) -> None:
+    def __init__(self, client: GitHubClient) -> None:
         self.client = client
-        self.interval = settings.issues.min_write_interval_seconds
 
     async def write(self, method: str, path: str, body: Mapping[str, Any]) -> Any:
         """A paced write; the JSON answer. The author of what it made is the token's login."""
-        await WRITES.wait(self.interval)
         answer = (await self.client.send(method, path, body)).json()
         if isinstance(answer, dict) and isinstance(answer.get("user"), dict):
             remember_login(answer["user"].get("login"))
@@ -213,7 +210,7 @@ async def publish(issue: IssueView, link: LinkView | None, links: Sequence[LinkV
     if settings.token is None:
         raise GiveUp("[github.issues] is enabled but GITHUB_TOKEN is not set")
     client = GitHubClient.for_settings(settings, http, cache)
-    issues = IssuesClient(client, settings)
+    issues = IssuesClient(client)
     created: ExternalLinkDraft | None = None
     if link is None:
         repo = settings.issues_repo_for(project)

@@ -9,9 +9,10 @@ about one a second. Its primary limit is the hour's allowance a response's
 Every request goes through the token's :class:`Budget` (hub_github.client): it waits for a free
 slot and for room in the minute, and once the hour's allowance is down to a reserve it raises
 RetryLater until the reset, so a burst of enrichment never spends what the issue mirror and
-the people using the token need. Writes are also paced (:class:`Pacer`, hub_github.issues).
-Per process: several hub processes each keep their own budget, and the rare 403 that still
-comes is waited out (hub_github.client.rate_limit_retry).
+the people using the token need. Its writes are also paced (the budget's :class:`Pacer`), whoever
+makes them: the limits are the token's, so two tokens never wait for each other. Per process:
+several hub processes each keep their own budget, and the rare 403 that still comes is waited
+out (hub_github.client.rate_limit_retry).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import asyncio
 import hashlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Callable
@@ -28,7 +29,7 @@ from weakref import WeakKeyDictionary
 
 from hub import RetryLater
 
-__all__ = ["Budget", "Pacer", "WRITES", "budget_for", "header_int", "token_key"]
+__all__ = ["Budget", "Pacer", "budget_for", "header_int", "token_key"]
 
 #: GitHub's secondary limits, as published.
 MAX_CONCURRENT = 100
@@ -44,8 +45,10 @@ _MINUTE = 60.0
 class Pacer:
     """Lets one write through at a time, at least ``interval`` seconds after the previous one."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._clock = clock
+        self._sleep = sleep
         self._lock = asyncio.Lock()
         self._last: float | None = None
 
@@ -55,22 +58,20 @@ class Pacer:
             if self._last is not None and interval > 0:
                 delay = self._last + interval - self._clock()
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    await self._sleep(delay)
             self._last = self._clock()
-
-
-#: The process's pace for writes to GitHub (all repositories share the token's limits).
-WRITES = Pacer()
 
 
 class Budget:
     """One token's requests: at most ``concurrent`` at once, ``points_per_minute`` points and
     ``response_seconds_per_minute`` seconds of answers in any minute, and RetryLater once the
-    hour's allowance is down to ``reserve``."""
+    hour's allowance is down to ``reserve``. Its writes are paced by ``writes``: GitHub limits
+    content creation per token, about one a second."""
 
     def __init__(self, concurrent: int = MAX_CONCURRENT, *, points_per_minute: int = POINTS_PER_MINUTE,
                  response_seconds_per_minute: float = RESPONSE_SECONDS_PER_MINUTE, reserve: int = PRIMARY_RESERVE,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.concurrent = min(concurrent, MAX_CONCURRENT)
         self.points_per_minute = points_per_minute
         self.response_seconds_per_minute = response_seconds_per_minute
@@ -83,11 +84,19 @@ class Budget:
         self._seconds: deque[tuple[float, float]] = deque()
         self.remaining: int | None = None
         self.reset_at: float | None = None
+        self.writes = Pacer(clock, sleep)
 
     @asynccontextmanager
-    async def request(self, points: int = READ_POINTS) -> AsyncIterator[None]:
-        """Hold a slot for one request of ``points``; raise RetryLater while the hour is spent."""
+    async def request(self, points: int = READ_POINTS, *, write_interval: float = 0.0) -> AsyncIterator[None]:
+        """Hold a slot for one request of ``points``; raise RetryLater while the hour is spent.
+
+        A write (more than READ_POINTS) first waits until ``write_interval`` seconds have passed
+        since the token's previous write started.
+        """
         self._check_primary()
+        if points > READ_POINTS:
+            # Before taking a slot: a write waiting for its turn must not hold back the reads.
+            await self.writes.wait(write_interval)
         async with self._changed:
             while (delay := self.wait_needed(points)) != 0:
                 try:  # woken by a request ending, or when the minute's oldest entry expires
@@ -150,11 +159,21 @@ def token_key(api_url: str, token: str) -> tuple[str, str]:
 
 
 def budget_for(key: tuple[str, str], concurrent: int) -> Budget:
-    """The process's budget of one token (its :func:`token_key`): GitHub's limits are per token."""
+    """The process's budget of one token (its :func:`token_key`): GitHub's limits are per token.
+
+    Every caller of a token gets the same budget, so its writes are paced and its hour counted
+    wherever they come from; ``concurrent`` (the caller's ``max_concurrent_requests``) becomes
+    its limit of requests at once.
+    """
     budgets = _BUDGETS.setdefault(asyncio.get_running_loop(), {})
     budget = budgets.get(key)
-    if budget is None or budget.concurrent != min(concurrent, MAX_CONCURRENT):
+    if budget is None:
         budget = budgets[key] = Budget(concurrent)
+    else:
+        # Changed in place, not replaced: a new budget would forget the requests in flight, the
+        # hour's count and the last write (two configurations of one token in one process).
+        # Waiters for a slot see a raised limit when the next request ends.
+        budget.concurrent = min(concurrent, MAX_CONCURRENT)
     return budget
 
 

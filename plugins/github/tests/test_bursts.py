@@ -20,7 +20,7 @@ from hub_github import plugin
 from hub_github.client import GitHubClient, flights
 from hub_github.correlate import Window, list_commit_shas
 from hub_github.flight import SingleFlight
-from hub_github.pacing import Budget
+from hub_github.pacing import READ_POINTS, WRITE_POINTS, Budget
 
 REPO = "PyGithub/PyGithub"
 SHA = "0791cc7b1a706ab5d7c607ddff35de4d486ba3e9"
@@ -179,6 +179,32 @@ async def test_the_hours_reserve_is_kept_until_githubs_reset(fixture_data):
     async with budget.request():
         pass
     assert Budget(10, reserve=100, wall=wall).remaining is None  # nothing known yet: nothing held back
+
+
+async def test_a_write_waiting_for_its_pace_holds_no_slot_and_reads_are_never_paced():
+    clock, paced = Clock(), asyncio.Event()
+
+    async def sleep(seconds: float) -> None:  # the pace's wait, held until the test lets it end
+        await paced.wait()
+        clock.now += seconds
+
+    budget = Budget(1, clock=clock, sleep=sleep)
+    async with budget.request(WRITE_POINTS, write_interval=1.0):
+        pass
+    started: list[float] = []
+
+    async def second_write() -> None:
+        async with budget.request(WRITE_POINTS, write_interval=1.0):
+            started.append(clock.now)
+
+    waiting = asyncio.create_task(second_write())
+    await asyncio.sleep(0.01)
+    assert not started and budget.in_flight == 0
+    async with budget.request(READ_POINTS, write_interval=1.0):  # the one slot is free for a read
+        assert budget.in_flight == 1
+    paced.set()
+    await waiting
+    assert started == [1001.0]  # a second after the first write
 
 
 def _dated(recorded: dict, sha: str, moment: datetime) -> dict:

@@ -3,7 +3,7 @@ refuses for good, how it waits, and the pace of its writes."""
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 from datetime import datetime, timezone
 
@@ -12,7 +12,8 @@ import pytest
 
 from hub import Change, GiveUp, IssueView, LinkView, RetryLater
 from hub.cache import MemoryCache
-from hub_github import issues
+from hub_github import issues, pacing, plugin
+from hub_github.client import GitHubClient
 from hub_github.pacing import Pacer
 
 REPO = "acme/web"
@@ -117,23 +118,74 @@ async def test_a_create_whose_answer_was_lost_is_looked_up_by_its_marker(fake_gi
     assert asked["state"] == "all" and asked["since"].endswith("Z")
 
 
+class FakeTime:
+    """A clock that only moves when something sleeps on it: the sleeps asked for are the pace."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
 async def test_writes_are_paced():
-    now = [0.0]
-    pacer = Pacer(clock=lambda: now[0])
-    slept: list[float] = []
+    time = FakeTime()
+    pacer = Pacer(clock=time.clock, sleep=time.sleep)
+    for _ in range(3):
+        await pacer.wait(1.0)
+        time.now += 0.25  # the write itself
+    assert time.slept == [0.75, 0.75]
 
-    async def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
 
-    original, asyncio.sleep = asyncio.sleep, fake_sleep
-    try:
-        for _ in range(3):
-            await pacer.wait(1.0)
-            now[0] += 0.25  # the write itself
-    finally:
-        asyncio.sleep = original
-    assert slept == [0.75, 0.75]
+@pytest.fixture
+def fake_time(monkeypatch) -> FakeTime:
+    """Every token's budget made from here on keeps its pace on a fake clock."""
+    time = FakeTime()
+    monkeypatch.setattr(pacing, "Budget", functools.partial(pacing.Budget, clock=time.clock, sleep=time.sleep))
+    return time
+
+
+def paced_config(make_settings, token: str, **github):
+    return make_settings({"issues": {"enabled": True, "repo": REPO, "min_write_interval_seconds": 1.0}, **github},
+                         env={"GITHUB_TOKEN": token})
+
+
+async def test_two_tokens_writes_do_not_pace_each_other_and_one_tokens_do(fake_github, make_settings, token,
+                                                                         fake_time, cache):
+    fake_github.replay("edit-issue-200.json", 0, "PATCH", f"/repos/{REPO}/issues/7")
+    fake_github.replay("get-repository.json", 0, "GET", f"/repos/{REPO}")
+    first, second = paced_config(make_settings, token), paced_config(make_settings, token[:-4] + "0002")
+    close = [Change("close", actor="sentry")]
+    async with fake_github.client() as http:
+        await issues.publish(hub_issue(), LINK, [], close, [], first, http, cache)
+        await issues.publish(hub_issue(), LINK, [], close, [], second, http, cache)  # another token: no wait
+        assert fake_time.slept == []
+        await plugin.check_sink(sink="github", config=first, http=http, cache=cache)  # a read is never paced
+        assert fake_time.slept == []
+        await issues.publish(hub_issue(), LINK, [], close, [], first, http, cache)  # the first token's second write
+    assert fake_time.slept == [1.0]
+    assert len({request.headers["authorization"] for request in fake_github.requests}) == 2
+
+
+async def test_one_tokens_writes_are_paced_wherever_they_come_from(fake_github, make_settings, token, fake_time,
+                                                                  cache):
+    """Two configurations of one token in one process (another max_concurrent_requests), and a client of its own."""
+    fake_github.replay("edit-issue-200.json", 0, "PATCH", f"/repos/{REPO}/issues/7")
+    mirror = paced_config(make_settings, token)
+    other_hub = paced_config(make_settings, token, max_concurrent_requests=5)
+    close = [Change("close", actor="sentry")]
+    async with fake_github.client() as http:
+        await issues.publish(hub_issue(), LINK, [], close, [], mirror, http, cache)
+        await issues.publish(hub_issue(), LINK, [], close, [], other_hub, http, cache)
+        direct = GitHubClient(http, api_url="https://api.github.com", token=token, cache=cache, write_interval=1.0)
+        await direct.send("PATCH", f"/repos/{REPO}/issues/7", {"state": "open"})
+    assert fake_time.slept == [1.0, 1.0]
+    assert len(fake_github.requests) == 3
 
 
 def test_labels_keep_the_hubs_and_add_the_priority(config):
