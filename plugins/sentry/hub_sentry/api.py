@@ -139,7 +139,8 @@ class SentryApi:
     def __init__(self, http: httpx.AsyncClient, settings: SentrySettings, *, max_wait: float = DEFAULT_MAX_WAIT,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
                  clock: Callable[[], float] = time.time) -> None:
-        if not settings.api_ready or settings.auth_token is None:  # (the second: for the type checker)
+        # (auth_token is None is implied by api_ready; said again for the type checker.)
+        if not settings.api_ready or settings.auth_token is None:
             raise SentryError("Sentry's API needs SENTRY_AUTH_TOKEN and SENTRY_ORG (or [sentry] organization)")
         self.http = http
         self.settings = settings

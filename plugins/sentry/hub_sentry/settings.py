@@ -58,7 +58,8 @@ class SentrySettings(BaseModel):
     assignees: dict[str, str] = {}
     # Both ways (hub_sentry.syncback, hub_sentry.backfill).
     #: Show each hub issue in Sentry as the Sentry issue's external issue (needs the token with
-    #: event:write and ``[hub] public_url``).
+    #: event:write and an address people reach: ``Settings.public_base``, i.e. ``[hub] public_url``,
+    #: that is not this machine's loopback address).
     link_issues: bool = True
     #: Resolve, reopen and assign the Sentry issue when the hub issue is (needs event:write).
     sync_back: bool = False

@@ -125,7 +125,8 @@ async def test_the_issue_id_cannot_steer_the_api_call(settings):
     link = LinkView(source="sentry", external_id="1/../../projects/?x=", external_url=None, metadata={})
     client = recorded(FakeSentry())
     assert await files(settings, None, http=client, link=link) == []
-    assert client.seen[0].url.raw_path == f"/api/0/organizations/{ORG}/issues/1%2F..%2F..%2Fprojects%2F%3Fx%3D/events/latest/".encode()
+    quoted = "1%2F..%2F..%2Fprojects%2F%3Fx%3D"
+    assert client.seen[0].url.raw_path == f"/api/0/organizations/{ORG}/issues/{quoted}/events/latest/".encode()
 
 
 async def test_network_failure_keeps_the_payload_files(settings, caplog):
