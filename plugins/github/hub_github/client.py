@@ -227,9 +227,10 @@ class GitHubClient:
                    params: Mapping[str, Any] | None = None) -> httpx.Response:
         """``method`` on an API path with a JSON ``body`` (writes of the issue mirror, and its reads).
 
-        Writes are paced by the token's budget (``write_interval`` apart). Rate limits raise RetryLater and outages GitHubUnavailable, as for the correlation's
-        reads; 404, 410 and 422 raise GitHubRefused; any other failure GitHubError. Redirects
-        are not followed: a write must not be replayed against another URL.
+        Writes start ``write_interval`` apart (the token's budget). Rate limits raise RetryLater
+        and outages GitHubUnavailable, as for the correlation's reads; 404, 410 and 422 raise
+        GitHubRefused; any other failure GitHubError. Redirects are not followed: a write must
+        not be replayed against another URL.
         """
         return await self._request(method, self.url(path), _MIRROR, params=params, body=body)
 
@@ -241,8 +242,8 @@ class GitHubClient:
     async def _request(self, method: str, url: str, answers: _Answers, *, params: Mapping[str, Any] | None = None,
                        body: Mapping[str, Any] | None = None,
                        headers: Mapping[str, str] | None = None) -> httpx.Response:
-        """Every request to GitHub: within the token's budget, whose primary limit each answer
-        updates; a rate-limit answer raises RetryLater, an outage GitHubUnavailable, a refusal
+        """Every request to GitHub: within the token's budget (a write also waits its pace), whose
+        primary limit each answer updates; a rate-limit answer raises RetryLater, an outage GitHubUnavailable, a refusal
         (``answers.refused``) GitHubRefused, any other failure GitHubError."""
         budget = self._budget()
         try:
