@@ -114,7 +114,8 @@ def stack_files(issue, link, payload, config, http):
     """Return the source-code file paths of the issue's stack trace, most relevant first.
 
     ``payload`` is the delivery that created the issue (None when unknown). May be async.
-    None or []: this plugin knows no stack for the link (e.g. not its source).
+    None or []: this plugin knows no stack for the link (e.g. not its source). Runs in the
+    enrichment job: ``RetryLater`` / ``Unavailable`` retry the job as from ``enrich_description``.
     """
 
 

@@ -38,7 +38,8 @@ from hub.types import GiveUp, RetryLater, Section, Unavailable
 if TYPE_CHECKING:
     from hub.runtime import Hub
 
-__all__ = ["Worker", "backoff_seconds", "cancel_jobs", "is_outage", "list_jobs", "outage_streak", "retry_jobs"]
+__all__ = ["Worker", "backoff_seconds", "cancel_jobs", "is_outage", "list_jobs", "outage_streak", "retry_jitter_seconds",
+           "retry_jobs"]
 
 log = logging.getLogger("hub.jobs")
 JOBS = store.JOBS
@@ -49,6 +50,17 @@ FINISH_RETRY_MAX_SECONDS = 10.0
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+#: A job told to retry at a time waits up to this share of the wait longer (at least a second),
+#: so the jobs one rate limit stopped together do not all ask again in the same instant.
+RETRY_JITTER_SHARE = 0.1
+
+
+def retry_jitter_seconds(wait: timedelta, rng: Callable[[], float] = random.random) -> float:
+    """Seconds added to a ``RetryLater`` time: never earlier than told, up to a tenth of the wait
+    (at least one second) later."""
+    return rng() * max(1.0, RETRY_JITTER_SHARE * wait.total_seconds())
 
 
 def backoff_seconds(attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
@@ -278,8 +290,8 @@ class Worker:
         except RetryLater as exc:
             self.limit.backed_off(started)
             now = self.clock()
-            at = exc.until if exc.until is not None else now + timedelta(seconds=exc.after_seconds or 0)
-            await self._failed(job, exc.reason, max(at, now))
+            at = max(exc.until if exc.until is not None else now + timedelta(seconds=exc.after_seconds or 0), now)
+            await self._failed(job, exc.reason, at + timedelta(seconds=retry_jitter_seconds(at - now, self.rng)))
         except Exception as exc:
             if is_outage(exc):
                 self.limit.backed_off(started)

@@ -290,7 +290,8 @@ class RetryLater(Exception):
 
     Give ``after_seconds`` (wait this long) or ``until`` (an aware datetime: wait until then).
     Unlike other exceptions it replaces the exponential backoff schedule; it still counts as
-    an attempt.
+    an attempt. The worker waits up to a tenth of the wait (at least a second) longer, never
+    less, so that jobs one rate limit stopped together do not all come back in one instant.
     """
 
     def __init__(

@@ -10,10 +10,11 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, strategies as st
 
 from hub import Unavailable
 from hub import jobs as jobs_module
-from hub.jobs import Worker, backoff_seconds, list_jobs, retry_jobs
+from hub.jobs import Worker, backoff_seconds, list_jobs, retry_jitter_seconds, retry_jobs
 from hub.models import Job, as_utc
 
 pytestmark = pytest.mark.usefixtures("echo_installed")
@@ -75,7 +76,7 @@ async def test_retry_later_waits_as_told(hub_client):
     async with hub_client(raw={"echo": {"enrich": "retry-later"}}) as hc:
         await open_issue(hc)
         clock = Clock(datetime.now(timezone.utc) + timedelta(seconds=1))
-        worker = Worker(hc.hub, clock=clock)
+        worker = Worker(hc.hub, clock=clock, rng=lambda: 0.0)  # no jitter: exactly when told
         assert await worker.run_due() == 1
         job = await job_row(hc)
         assert job["status"] == "queued" and job["attempts"] == 1
@@ -85,6 +86,25 @@ async def test_retry_later_waits_as_told(hub_client):
         assert await worker.run_due() == 0  # not due yet
         clock.now += timedelta(seconds=2)
         assert await worker.run_due() == 1
+
+
+@given(wait=st.floats(min_value=0, max_value=86_400), draw=st.floats(min_value=0, max_value=1, exclude_max=True))
+def test_a_retry_is_never_earlier_than_told_and_at_most_a_tenth_later(wait, draw):
+    extra = retry_jitter_seconds(timedelta(seconds=wait), lambda: draw)
+    assert 0 <= extra <= max(1.0, wait / 10)
+
+
+async def test_jobs_stopped_by_one_rate_limit_come_back_spread_out(hub_client):
+    async with hub_client(raw={"echo": {"enrich": "retry-later"}}) as hc:
+        for n in range(8):
+            await open_issue(hc, external_id=f"spread-{n}")
+        clock = Clock(datetime.now(timezone.utc) + timedelta(seconds=1))
+        assert await Worker(hc.hub, clock=clock).run_due() == 8
+        async with hc.hub.engine.connect() as connection:
+            times = [as_utc(row) for row in (await connection.execute(sa.select(Job.__table__.c.run_after))).scalars()]
+        told = clock.now + timedelta(seconds=120)
+        assert all(told <= at <= told + timedelta(seconds=12) for at in times)
+        assert len(set(times)) == 8  # eight draws of the jitter, not one instant
 
 
 async def test_failures_back_off_then_fail_visibly_and_leave_the_issue_intact(hub_client):
