@@ -82,6 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from hub import transport
     from hub.auth.exposure import check_exposure
     from hub.bootstrap import load
+    from hub.config import listen_url
     from hub.logs import setup_logging
     from hub.runtime import check_plugins
 
@@ -94,8 +95,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     check_exposure(settings, pm, host)
     _check_port(host, port)
     # Where people reach this server, for the first-run login link the app logs (hub.app.first_run_url).
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
-    os.environ["HUB_LISTEN_URL"] = f"http://{shown}:{port}"
+    os.environ["HUB_LISTEN_URL"] = listen_url(host, port)
     if settings.path is not None:
         # Workers (and reloads) build the app from the environment: hand them the same file.
         os.environ["HUB_CONFIG"] = str(pathlib.Path(settings.path).resolve()) if settings.path.exists() else ""

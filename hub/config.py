@@ -27,6 +27,7 @@ __all__ = [
     "WorkerSettings",
     "build_settings",
     "config_path",
+    "listen_url",
     "read_config_file",
 ]
 
@@ -169,7 +170,7 @@ class Settings:
         """Where people reach the hub, without a trailing slash: ``[hub] public_url``, else
         ``[auth] public_url`` (its older name), else where ``hub serve`` listens."""
         base = (self.hub.public_url or self.auth.public_url or os.environ.get("HUB_LISTEN_URL")
-                or f"http://{self.hub.host}:{self.hub.port}")
+                or listen_url(self.hub.host, self.hub.port))
         return base.rstrip("/")
 
     def issue_url(self, identifier: str) -> str:
@@ -182,6 +183,13 @@ class Settings:
             return self.sections[name]
         except KeyError:
             raise KeyError(f"no plugin registered a config section named {name!r}") from None
+
+
+def listen_url(host: str, port: int) -> str:
+    """The address of a server listening on ``host``:``port``, as a browser on this machine types
+    it: a wildcard host (``0.0.0.0``, ``::``) as 127.0.0.1, an IPv6 address in brackets."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:

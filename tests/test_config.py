@@ -131,3 +131,15 @@ def test_the_public_url_is_the_base_of_links_others_show():
     for bad in ("hub.example.com", "https://hub.example.com/?x=1", "javascript:alert(1)"):
         with pytest.raises(ConfigError, match=r"\[hub\] public_url"):
             build_settings({"hub": {"public_url": bad}}, env={})
+
+
+@pytest.mark.parametrize(("host", "base"), [("0.0.0.0", "http://127.0.0.1:8123"), ("::", "http://127.0.0.1:8123"),
+                                            ("::1", "http://[::1]:8123"), ("10.1.2.3", "http://10.1.2.3:8123"),
+                                            ("hub.internal", "http://hub.internal:8123")])
+def test_without_a_public_url_the_base_is_where_the_hub_listens(host, base, monkeypatch):
+    """An IPv6 listen address is bracketed and a wildcard is this machine, as for the login link."""
+    from hub.config import build_settings
+
+    monkeypatch.delenv("HUB_LISTEN_URL", raising=False)
+    settings = build_settings({"hub": {"host": host, "port": 8123}}, env={})
+    assert settings.public_base() == base
