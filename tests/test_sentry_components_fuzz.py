@@ -66,3 +66,42 @@ def test_hostile_component_requests_are_never_a_server_error(database_url):
         issue_link()
         alert_rule()
         lookups()
+
+
+#: Text a person can type in Sentry's one-line form field (no control characters, no lone halves
+#: of a surrogate pair, which JSON from a browser never carries), at least one visible character.
+ONE_LINE = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=200).filter(str.strip)
+MULTI_LINE = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=400)
+
+
+def test_any_text_a_person_types_makes_the_issue_it_says(database_url):
+    """The success path under generated input: a valid create with any title, description and
+    actor name answers 200 and stores the title as the form gave it (escaped for Markdown)."""
+    import sqlalchemy as sa
+
+    from hub import escape_markdown
+    from hub.db import sync_url
+
+    engine = sa.create_engine(sync_url(database_url), poolclass=sa.pool.NullPool)
+    made = iter(range(10**9, 2 * 10**9))
+    with _client(database_url) as client:
+        @FUZZ
+        @given(title=ONE_LINE, description=MULTI_LINE, actor=ANY_TEXT)
+        @example(title="KeyError: 'user_id' <script>", description="a\r\n\u2028b", actor="\u0000")
+        def create(title: str, description: str, actor: str) -> None:
+            body = json.loads(with_value(CREATE, ("fields", "title"), title))
+            body["fields"]["description"] = description
+            body["actor"]["name"] = actor
+            body["issueId"] = next(made)  # a Sentry issue not linked yet
+            raw = json.dumps(body).encode()
+            response = client.post("/api/sentry/issue-link/create", content=raw, headers={
+                "content-type": "application/json", "sentry-app-signature": sign(raw, SENTRY_SECRET)})
+            assert response.status_code == 200, response.text
+            identifier = response.json()["identifier"]
+            with engine.connect() as connection:
+                stored = connection.execute(sa.text("SELECT title FROM chipp_issue WHERE number = :n"),
+                                            {"n": int(identifier)}).scalar_one()
+            assert stored == f"[front-end] {escape_markdown(title.strip())}"[:500]
+
+        create()
+    engine.dispose()
