@@ -73,10 +73,21 @@ def test_lifecycle_switches_off_bring_back_the_seed_table(settings, action, swit
     assert (decision.kind, decision.reason) == ("skip", reason)
 
 
-def test_received_line_names_the_delivery(settings, caplog):
+def test_received_line_names_the_delivery_in_verbose_logging(settings, caplog):
     with caplog.at_level(logging.INFO, logger="hub.sentry"):
         accept(settings, delivery("created", "new"))
+    assert "Received:" not in caplog.text  # the host's outcome line is the one INFO line
+    with caplog.at_level(logging.DEBUG, logger="hub.sentry"):
+        accept(settings, delivery("created", "new"))
     assert "[Sentry Webhook] Received: resource=issue, action=created, substatus=new, issue=IPE-1" in caplog.text
+
+
+def test_a_payload_that_needed_notes_is_received_at_info(settings, caplog):
+    body = delivery("created", "new")
+    del body["data"]["issue"]["title"]
+    with caplog.at_level(logging.INFO, logger="hub.sentry"):
+        accept(settings, body)
+    assert "Received: resource=issue" in caplog.text and "data.issue.title missing" in caplog.text
 
 
 @pytest.mark.parametrize("resource", ["error", "comment"])
