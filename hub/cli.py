@@ -386,9 +386,10 @@ def plugin_commands(pm: Any) -> list[Command]:
     return sorted(commands, key=lambda command: (command.group, command.name))
 
 
-def add_plugin_commands(commands: Any, found: Sequence[Command], taken: Sequence[str]) -> None:
+def add_plugin_commands(commands: Any, found: Sequence[Command], taken: Sequence[str],
+                        pm: Any = None) -> None:
     """Add each plugin command under its group to ``commands`` (a group that a built-in command
-    already names is left out)."""
+    already names is left out); ``pm``, the plugin manager they came from, runs them."""
     groups: dict[str, list[Command]] = {}
     for command in found:
         if command.group not in taken:
@@ -402,19 +403,19 @@ def add_plugin_commands(commands: Any, found: Sequence[Command], taken: Sequence
             if command.arguments is not None:
                 command.arguments(sub)
             config_option(sub)
-            sub.set_defaults(func=lambda args, key=(command.group, command.name): run_plugin_command(args, *key))
+            sub.set_defaults(func=lambda args, key=(command.group, command.name): run_plugin_command(args, *key, pm=pm))
 
 
-def run_plugin_command(args: argparse.Namespace, group: str, name: str) -> int:
-    """Load config and plugins as the config says, migrate (for a command that uses the database),
-    then run ``hub <group> <name>``."""
+def run_plugin_command(args: argparse.Namespace, group: str, name: str, pm: Any = None) -> int:
+    """Load config (and plugins as the config says, unless ``pm`` was built for it already),
+    migrate (for a command that uses the database), then run ``hub <group> <name>``."""
     import asyncio
     import inspect
 
     from hub.bootstrap import load
     from hub.logs import setup_logging
 
-    settings, pm = load(args.config)
+    settings, pm = load(args.config, pm=pm)
     command = next((found for found in plugin_commands(pm) if (found.group, found.name) == (group, name)), None)
     if command is None:
         raise CliError(f"'hub {group} {name}' comes from a plugin this configuration disables ([plugins] disabled)")
@@ -438,8 +439,10 @@ def _reported(exc: BaseException) -> bool:
     """An error to print as one ``hub: ...`` line: the CLI's own, a command's, a config's."""
     from hub.types import CommandError
 
-    config = sys.modules.get("hub.config")  # not imported: no ConfigError can have been raised
-    return isinstance(exc, (CliError, CommandError)) or (config is not None and isinstance(exc, config.ConfigError))
+    # Modules not imported raised nothing: their errors are looked for only where they are loaded.
+    config, plugins = sys.modules.get("hub.config"), sys.modules.get("hub.plugins")
+    return (isinstance(exc, (CliError, CommandError)) or (config is not None and isinstance(exc, config.ConfigError))
+            or (plugins is not None and isinstance(exc, plugins.PluginLoadError)))
 
 
 def parser_for(argv: Sequence[str]) -> argparse.ArgumentParser:
@@ -449,9 +452,21 @@ def parser_for(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = build_parser(only=first or "")
     commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
     if first is not None and first not in commands.choices:
-        from hub.plugins import build_plugin_manager
+        from hub.bootstrap import plugin_manager_for
 
-        add_plugin_commands(commands, plugin_commands(build_plugin_manager()), list(commands.choices))
+        # The plugins the config enables, never a disabled one (it may not even import), built
+        # once: the command runs with the same manager (run_plugin_command).
+        early = argparse.ArgumentParser(add_help=False)
+        early.add_argument("--config")
+        try:
+            config = early.parse_known_args(argv)[0].config
+        except SystemExit:  # "--config" without a path: the command's own parser says so
+            config = None
+        pm, disabled = plugin_manager_for(config)
+        add_plugin_commands(commands, plugin_commands(pm), list(commands.choices), pm)
+        if first not in commands.choices and disabled:
+            raise CliError(f"no command {first!r} here: it may come from a plugin this configuration disables "
+                           f"([plugins] disabled: {', '.join(disabled)})")
     return parser
 
 

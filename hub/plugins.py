@@ -11,7 +11,7 @@ import pluggy
 from hub import hookspecs
 from hub.types import ConfigSection, Source
 
-__all__ = ["PluginInfo", "await_maybe", "build_plugin_manager", "config_sections", "flatten", "plugin_infos", "sources"]
+__all__ = ["PluginInfo", "PluginLoadError", "await_maybe", "build_plugin_manager", "config_sections", "flatten", "plugin_infos", "sources"]
 
 ENTRY_POINT_GROUP = "hub"
 
@@ -28,11 +28,36 @@ def build_plugin_manager(
     for name in disabled:
         pm.set_blocked(name)
     if load_entry_points:
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        try:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        except Exception as exc:
+            raise PluginLoadError(_unloaded(pm), exc) from exc
     for plugin in extra:
         pm.register(plugin)
     pm.check_pending()
     return pm
+
+
+class PluginLoadError(Exception):
+    """An installed plugin could not be imported: said in one line, with the way out."""
+
+    def __init__(self, name: str | None, error: Exception) -> None:
+        which = f"plugin {name!r}" if name else "a plugin"
+        disable = f'[plugins] disabled = ["{name}"]' if name else "[plugins] disabled"
+        super().__init__(f"{which} failed to load ({type(error).__name__}: {error}); fix or uninstall it, "
+                         f"or disable it in the config: {disable}")
+        self.name = name
+
+
+def _unloaded(pm: pluggy.PluginManager) -> str | None:
+    """The first entry point of the group that is neither loaded nor blocked: the one that failed
+    (pluggy loads them in order and stops at the first error)."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        if pm.get_plugin(entry.name) is None and not pm.is_blocked(entry.name):
+            return entry.name
+    return None
 
 
 async def await_maybe(value: Any) -> Any:

@@ -6,6 +6,7 @@ through its entry point, so what it does here any third-party plugin can do.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -49,7 +50,33 @@ def test_a_command_error_is_one_line_and_an_unknown_group_names_the_known_ones(t
 def test_a_disabled_plugins_command_says_so(tmp_path):
     (tmp_path / "config.toml").write_text('[plugins]\ndisabled = ["echo"]\n')
     result = run_hub("echo", "find", "x", "--config", str(tmp_path / "config.toml"), cwd=tmp_path, env=_env(tmp_path))
-    assert_one_line_error(result, "comes from a plugin this configuration disables")
+    assert_one_line_error(result, "it may come from a plugin this configuration disables ([plugins] disabled: echo)")
+
+
+def _broken_plugin(site) -> str:
+    """An installed plugin whose module raises when imported; its site folder for PYTHONPATH."""
+    (site / "hub_test_broken").mkdir(parents=True)
+    (site / "hub_test_broken" / "__init__.py").write_text('raise RuntimeError("broken on import")\n')
+    info = site / "hub_test_broken-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: hub-test-broken\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text("[hub]\nbroken = hub_test_broken\n")
+    return str(site)
+
+
+def test_a_plugin_that_fails_to_import_is_one_line_and_disabling_it_is_the_way_out(tmp_path):
+    env = _env(tmp_path)
+    env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], _broken_plugin(tmp_path / "site")])
+    for argv in (["plugins"], ["echo", "find", "x"]):
+        assert_one_line_error(run_hub(*argv, cwd=tmp_path, env=env),
+                              "plugin 'broken' failed to load (RuntimeError: broken on import); fix or uninstall it, "
+                              'or disable it in the config: [plugins] disabled = ["broken"]')
+    (tmp_path / "config.toml").write_text('[plugins]\ndisabled = ["broken"]\n')
+    listed = run_hub("plugins", cwd=tmp_path, env=env)
+    assert listed.returncode == 0 and "hub echo find" in listed.stdout, listed.stderr
+    # A plugin command too: its parser loads only the plugins the config enables.
+    found = run_hub("echo", "find", "x", cwd=tmp_path, env=env)
+    assert (found.returncode, found.stdout.strip()) == (3, "echo x: not tracked"), found.stderr
 
 
 def test_help_and_built_in_commands_load_no_plugin_and_no_web_stack():
