@@ -21,7 +21,7 @@ from hub.delivery import Answer, ReceivedDelivery
 from hub.models import utcnow
 from hub.store.tables import DELIVERIES, LinkedIssue
 from hub.store.writes import GatedInsert, NewIssue, Tx, apply_and_record, delivery_row, \
-    earlier_response, ensure_labels, new_issue, take_numbers, try_changes
+    earlier_response, ensure_labels, labels_named, new_issue, take_numbers, try_changes
 from hub.store.sql import Step
 from hub.types import Change, IssueDraft, IssueView, LabelDraft, LinkView, Sink
 
@@ -220,8 +220,7 @@ class Store:
         through, whose state time orders them (``Change.at``); stale changes are all ignored.
         Returns what changed, and the answer."""
         changes = list(changes)
-        label_ids = await self.ensure_labels(LabelDraft(change.value, change.color) for change in changes
-                                             if change.kind == "label" and change.value)
+        label_ids = await self.ensure_labels(labels_named(changes))
         now = utcnow()
         return await self.driver.run(
             lambda: apply_and_record(issue, changes, actor, label_ids, delivery, answer, now, link, sinks=self.sinks))

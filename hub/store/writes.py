@@ -25,8 +25,8 @@ from hub.timeline import event_rows
 from hub.types import Change, IssueDraft, IssueView, LabelDraft, LinkView, Sink
 
 __all__ = ["CREATE_STEPS", "Exec", "GatedInsert", "NewIssue", "PUBLISH", "Tx", "apply_changes", "delivery_row",
-           "ensure_labels", "find_linked", "new_issue", "publish_jobs", "record", "stored_body", "take_numbers",
-           "try_changes"]
+           "ensure_labels", "find_linked", "labels_named", "new_issue", "publish_jobs", "record", "stored_body",
+           "take_numbers", "try_changes"]
 
 #: The job kind that publishes an issue's news to a sink (the job's ``source`` is the sink's name).
 PUBLISH = "publish"
@@ -292,6 +292,11 @@ def is_current(link: LinkView | None, changes: list[Change]) -> Tx[bool]:
     return True
 
 
+def labels_named(changes: Iterable[Change]) -> list[LabelDraft]:
+    """The labels ``changes`` add (each must exist before they are applied: ``ensure_labels``)."""
+    return [LabelDraft(change.value, change.color) for change in changes if change.kind == "label" and change.value]
+
+
 def _current_changes(issue: IssueView, changes: list[Change], actor: str, label_ids: Mapping[str, str],
                      now: datetime, link: LinkView | None, sinks: Iterable[Sink]
                      ) -> Tx[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
@@ -310,8 +315,7 @@ def try_changes(issue: IssueView, changes: list[Change], actor: str, now: dateti
     and makes the labels it names inside itself (no id of a label that was never committed can
     be kept: the transaction never commits).
     """
-    labels = [LabelDraft(change.value, change.color) for change in changes if change.kind == "label" and change.value]
-    label_ids = yield from ensure_labels(labels, now)
+    label_ids = yield from ensure_labels(labels_named(changes), now)
     return (yield from _current_changes(issue, changes, actor, label_ids, now, link, sinks))
 
 
