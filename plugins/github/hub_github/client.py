@@ -132,7 +132,7 @@ class GitHubClient:
 
     ``max_concurrent``: requests at once of this process with this token ([github]
     max_concurrent_requests); clients of one token share it, whoever made them.
-    ``write_interval``: seconds between the starts of two writes of the token ([github.issues]
+    ``write_interval``: seconds from the end of one write of the token to the start of its next ([github.issues]
     min_write_interval_seconds), paced by the token's budget whichever client sends them.
     """
 
@@ -227,7 +227,7 @@ class GitHubClient:
                    params: Mapping[str, Any] | None = None) -> httpx.Response:
         """``method`` on an API path with a JSON ``body`` (writes of the issue mirror, and its reads).
 
-        Writes start ``write_interval`` apart (the token's budget). Rate limits raise RetryLater
+        Writes go one at a time, ``write_interval`` apart (the token's budget). Rate limits raise RetryLater
         and outages GitHubUnavailable, as for the correlation's reads; 404, 410 and 422 raise
         GitHubRefused; any other failure GitHubError. Redirects are not followed: a write must
         not be replayed against another URL.

@@ -43,7 +43,10 @@ _MINUTE = 60.0
 
 
 class Pacer:
-    """Lets one write through at a time, at least ``interval`` seconds after the previous one."""
+    """Lets one write through at a time, each starting at least ``interval`` seconds after the
+    previous one ended: GitHub asks for a token's content-creating requests to be made serially,
+    with at least a second between them (a write slower than the interval used to overlap the
+    next one, whose start was timed from the previous start)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
@@ -52,14 +55,19 @@ class Pacer:
         self._lock = asyncio.Lock()
         self._last: float | None = None
 
-    async def wait(self, interval: float) -> None:
-        """Return when the next write may start (call it right before each write)."""
+    @asynccontextmanager
+    async def turn(self, interval: float) -> AsyncIterator[None]:
+        """Hold the token's only write turn for one write, once ``interval`` seconds have passed
+        since the previous write ended."""
         async with self._lock:
             if self._last is not None and interval > 0:
                 delay = self._last + interval - self._clock()
                 if delay > 0:
                     await self._sleep(delay)
-            self._last = self._clock()
+            try:
+                yield
+            finally:
+                self._last = self._clock()
 
 
 class Budget:
@@ -90,13 +98,21 @@ class Budget:
     async def request(self, points: int = READ_POINTS, *, write_interval: float = 0.0) -> AsyncIterator[None]:
         """Hold a slot for one request of ``points``; raise RetryLater while the hour is spent.
 
-        A write (more than READ_POINTS) first waits until ``write_interval`` seconds have passed
-        since the token's previous write started.
+        A write (more than READ_POINTS) holds the token's write turn (``writes``) for its whole
+        length, from ``write_interval`` seconds after the previous write ended.
         """
         self._check_primary()
         if points > READ_POINTS:
-            # Before taking a slot: a write waiting for its turn must not hold back the reads.
-            await self.writes.wait(write_interval)
+            # The turn before the slot: a write waiting for its turn must not hold back the reads.
+            async with self.writes.turn(write_interval), self._slot(points):
+                yield
+        else:
+            async with self._slot(points):
+                yield
+
+    @asynccontextmanager
+    async def _slot(self, points: int) -> AsyncIterator[None]:
+        """One of the ``concurrent`` slots, within the minute's points, for one request."""
         async with self._changed:
             while (delay := self.wait_needed(points)) != 0:
                 try:  # woken by a request ending, or when the minute's oldest entry expires

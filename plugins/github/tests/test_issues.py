@@ -3,6 +3,7 @@ refuses for good, how it waits, and the pace of its writes."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from datetime import datetime, timezone
@@ -133,13 +134,31 @@ class FakeTime:
         self.now += seconds
 
 
-async def test_writes_are_paced():
+async def test_writes_are_paced_from_the_previous_ones_end():
     time = FakeTime()
     pacer = Pacer(clock=time.clock, sleep=time.sleep)
     for _ in range(3):
-        await pacer.wait(1.0)
-        time.now += 0.25  # the write itself
-    assert time.slept == [0.75, 0.75]
+        async with pacer.turn(1.0):
+            time.now += 0.25  # the write itself
+    assert time.slept == [1.0, 1.0]
+
+
+async def test_a_tokens_writes_never_overlap_even_when_slower_than_the_interval():
+    """GitHub: a token's content-creating requests one at a time, a second apart."""
+    time = FakeTime()
+    pacer = Pacer(clock=time.clock, sleep=time.sleep)
+    inside: list[int] = []
+
+    async def write(n: int) -> None:
+        async with pacer.turn(1.0):
+            inside.append(n)
+            assert inside == [n]  # alone
+            await asyncio.sleep(0.01)  # the other write gets every chance to start now
+            time.now += 3.0  # a write slower than the interval
+            inside.remove(n)
+
+    await asyncio.gather(write(1), write(2))
+    assert time.slept == [1.0]  # the second began a second after the first had ended
 
 
 @pytest.fixture
