@@ -26,6 +26,7 @@ The hostile-body test needs hypothesis (skipped without it).
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 from pathlib import Path
@@ -33,7 +34,7 @@ from typing import Any, Iterator, Mapping
 
 import pytest
 
-__all__ = ["SourceConformance", "hub_app", "hub_test_client"]
+__all__ = ["MISSING", "SourceConformance", "hub_app", "hub_test_client", "json_paths", "replaced"]
 
 Delivery = tuple[Mapping[str, str], bytes]
 
@@ -157,14 +158,14 @@ class SourceConformance:
             strategies.none(), strategies.booleans(), strategies.integers(), strategies.floats(allow_nan=False),
             strategies.text(), strategies.just("\u0000\ud800"), strategies.just([]), strategies.just({}),
             strategies.integers(min_value=10**20, max_value=10**30), strategies.just("x" * 20_000))
-        paths = _paths(valid)
+        paths = json_paths(valid)
 
         @hypothesis.settings(max_examples=self.hostile_examples, deadline=None, database=None,
                              suppress_health_check=list(hypothesis.HealthCheck))
         @hypothesis.given(strategies.sampled_from(paths) if paths else strategies.just(()), values,
                           strategies.binary(max_size=256))
         def hostile(path: tuple, value: Any, noise: bytes) -> None:
-            for candidate in (json.dumps(_replaced(valid, path, value)).encode(), noise):
+            for candidate in (json.dumps(replaced(valid, path, value)).encode(), noise):
                 answer = self._post(client, headers, candidate)
                 assert answer.status_code < 500, answer.text
                 if answer.status_code >= 400:
@@ -191,23 +192,34 @@ class SourceConformance:
                     assert (function.__doc__ or "").strip(), f"hook {name} of {self.source} has no docstring"
 
 
-def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
+#: ``replaced(..., MISSING)`` removes the key instead of replacing its value.
+MISSING = object()
+
+
+def json_paths(value: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every key path in a JSON document (keys and list indexes; the first three items of a list),
+    the root excluded: where a hostile value can be put."""
     found = [prefix] if prefix else []
     if isinstance(value, dict):
         for key, item in value.items():
-            found += _paths(item, (*prefix, key))
+            found += json_paths(item, (*prefix, key))
     elif isinstance(value, list):
         for index, item in enumerate(value[:3]):
-            found += _paths(item, (*prefix, index))
+            found += json_paths(item, (*prefix, index))
     return found
 
 
-def _replaced(document: Any, path: tuple, value: Any) -> Any:
+def replaced(document: Any, path: tuple, value: Any) -> Any:
+    """A copy of ``document`` with the value at ``path`` replaced by ``value`` (the key removed for
+    ``MISSING``; the empty path replaces the whole document, None for ``MISSING``)."""
     if not path:
-        return value
-    copy = json.loads(json.dumps(document))
-    target = copy
+        return None if value is MISSING else value
+    result = copy.deepcopy(document)
+    target = result
     for key in path[:-1]:
         target = target[key]
-    target[path[-1]] = value
-    return copy
+    if value is MISSING:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return result

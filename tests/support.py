@@ -18,6 +18,7 @@ from hub.auth.tokens import create_token
 from hub.config import build_settings
 from hub.ingest import remembered
 from hub.plugins import build_plugin_manager, config_sections
+from hub.testing import MISSING, replaced  # noqa: F401 - MISSING: with_value's removal marker, for the tests
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -132,21 +133,9 @@ def sync_client(database_url: str, env: dict[str, str]) -> TestClient:
     return TestClient(app=app)
 
 
-#: ``with_value(..., MISSING)`` deletes the key instead.
-MISSING = object()
-
-
 def with_value(document: Any, path: tuple, value: Any) -> bytes:
-    """``document`` as JSON bytes with the value at ``path`` (keys and indexes) replaced by ``value``."""
-    import copy
+    """``document`` as JSON bytes with the value at ``path`` (keys and indexes) replaced by ``value``
+    (removed for ``MISSING``: ``hub.testing.replaced``)."""
     import json
 
-    document = copy.deepcopy(document)
-    target = document
-    for key in path[:-1]:
-        target = target[key]
-    if value is MISSING:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
-    return json.dumps(document).encode()
+    return json.dumps(replaced(document, path, value)).encode()

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from hub import Decision, IssueDraft, IssueView, LinkView, Verdict
 from hub.config import build_settings
+from hub.testing import MISSING, json_paths, replaced
 from hub_sentry import plugin
 from hub_sentry.settings import CONFIG_SECTION
 
@@ -43,33 +44,11 @@ WRONG = st.one_of(
     # Generated classes: non-finite numbers, any code point, deep nesting, extreme dates, wrong types.
     hostile(),
 )
-MISSING = object()
 
 
-def paths(value: Any, prefix: tuple = ()) -> list[tuple]:
-    """Every key path in a JSON document (list items included)."""
-    found = [prefix]
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found += paths(item, (*prefix, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value[:3]):
-            found += paths(item, (*prefix, index))
-    return found
-
-
-def set_path(document: Any, path: tuple, value: Any) -> Any:
-    """``document`` with the value at ``path`` replaced (or removed when ``value`` is MISSING)."""
-    if not path:
-        return None if value is MISSING else value
-    target = document
-    for key in path[:-1]:
-        target = target[key]
-    if value is MISSING:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
-    return document
+def paths(value: Any) -> list[tuple]:
+    """Every key path in a JSON document (list items included), the whole document first."""
+    return [(), *json_paths(value)]
 
 
 RESOURCES = st.sampled_from(["issue", "event_alert", "metric_alert", "error", "comment", ""])
@@ -94,7 +73,7 @@ def deliveries(draw) -> tuple[str, Any]:
             continue
         path = draw(st.sampled_from(paths(payload)))
         value = draw(st.one_of(WRONG, st.just(MISSING)))
-        payload = set_path(payload, path, value if value is MISSING else copy.deepcopy(value))
+        payload = replaced(payload, path, value if value is MISSING else copy.deepcopy(value))
     return resource, payload
 
 
@@ -166,7 +145,7 @@ DATED = [(resource, base, path) for resource, base in DELIVERIES for path in pat
 @given(st.sampled_from(DATED), EXTREME_DATES, api_answers())
 def test_an_extreme_date_in_any_date_field_never_raises(dated, when, answer):
     resource, base, path = dated
-    payload = set_path(copy.deepcopy(base), path, when)
+    payload = replaced(base, path, when)
     run_every_hook(resource, payload, answer)
     link = LinkView(source="sentry", external_id="1", external_url=None, metadata={})
     seen = plugin.first_seen(link=link, payload=payload)
