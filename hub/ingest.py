@@ -60,14 +60,15 @@ def _finite(text: str) -> float:
 
 
 def _nesting(value: Any) -> int:
-    deepest, stack = 0, [(value, 1)]
+    # Levels of objects and arrays (a scalar is none), the same count the bracket pre-check makes:
+    # a value more than MAX_NESTING levels deep has more than MAX_NESTING brackets.
+    deepest, stack = 0, [(value, 0)]
     while stack:
         item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if isinstance(item, dict):
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
+        if isinstance(item, (dict, list)):
+            depth += 1
+            deepest = max(deepest, depth)
+            stack.extend((child, depth) for child in (item.values() if isinstance(item, dict) else item))
     return deepest
 
 

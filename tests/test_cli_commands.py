@@ -84,11 +84,13 @@ def test_help_and_built_in_commands_load_no_plugin_and_no_web_stack():
     probe = ("import sys, contextlib, io\n"
              "from hub.cli import main\n"
              "for argv in (['--help'], ['token', '--help'], ['serve', '--help']):\n"
-             "    with contextlib.redirect_stdout(io.StringIO()):\n"
+             "    shown = io.StringIO()\n"
+             "    with contextlib.redirect_stdout(shown):\n"
              "        try:\n"
              "            main(argv)\n"
-             "        except SystemExit:\n"
-             "            pass\n"
+             "        except SystemExit as exit:\n"
+             "            assert exit.code in (0, None), (argv, exit.code)\n"
+             "    assert shown.getvalue().startswith('usage: '), (argv, shown.getvalue()[:200])\n"
              "heavy = ('litestar', 'sqlalchemy', 'pydantic', 'pluggy', 'httpx', 'uvicorn', 'hub_sentry', 'asyncio')\n"
              "print(sorted(name for name in sys.modules if name.split('.')[0] in heavy))\n")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)

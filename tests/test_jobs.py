@@ -93,6 +93,7 @@ def test_a_retry_is_never_earlier_than_told_and_at_most_a_tenth_later(wait, draw
     extra = retry_jitter_seconds(timedelta(seconds=wait), lambda: draw)
     # A tenth of the wait as a timedelta holds it: to the microsecond, and as floating point has it.
     assert 0 <= extra <= max(1.0, (wait + 1e-6) / 10) * (1 + 1e-12)
+    assert extra == pytest.approx(draw * max(1.0, timedelta(seconds=wait).total_seconds() / 10), rel=1e-9, abs=1e-9)
 
 
 async def test_jobs_stopped_by_one_rate_limit_come_back_spread_out(hub_client):

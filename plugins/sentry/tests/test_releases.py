@@ -36,6 +36,7 @@ async def test_the_newest_releases_commit_asked_once_with_the_browsers_timeout(s
     assert asked.url.path == f"/api/0/projects/{ORG}/front-end/releases/" and asked.url.params["per_page"] == "1"
     assert asked.headers["authorization"] == f"Bearer {TOKEN}"
     assert asked.extensions["timeout"] == dict.fromkeys(("connect", "read", "write", "pool"), TIMEOUT_SECONDS)
+    assert TIMEOUT_SECONDS <= 2.0  # a browser is waiting on the redirect
 
 
 async def test_a_project_without_releases_or_a_commit_is_the_default_branch(settings):

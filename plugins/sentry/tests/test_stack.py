@@ -92,19 +92,23 @@ async def test_api_failure_keeps_the_payload_files(settings, caplog, status, bod
     # Sentry's own middleware sends no Retry-After: the window's reset (epoch seconds) says when.
     ({"x-sentry-rate-limit-limit": "40", "x-sentry-rate-limit-remaining": "0",
       "x-sentry-rate-limit-reset": "{reset}"}, 20.0),
-    # A reset already past on this clock, or Retry-After 0: still one second, never a tight loop.
+    # Retry-After 0, or a reset already past on this clock: still one second, never a tight loop.
     ({"retry-after": "0"}, 1.0),
+    ({"x-sentry-rate-limit-limit": "40", "x-sentry-rate-limit-remaining": "0", "x-sentry-rate-limit-reset": "{past}"},
+     1.0),
 ])
 async def test_a_rate_limit_retries_the_enrichment_when_sentry_says(settings, caplog, headers, after):
     fake = FakeSentry()
     fake.add_event(LINK.external_id)
     reset = time.time() + 20
-    fake.fail_next(429, "/events/latest/", headers={key: value.format(reset=reset) for key, value in headers.items()})
+    fake.fail_next(429, "/events/latest/", headers={key: value.format(reset=reset, past=time.time() - 5)
+                                                    for key, value in headers.items()})
     client = recorded(fake)
     with caplog.at_level(logging.WARNING, logger="hub"), pytest.raises(RetryLater) as raised:
         await files(settings, load("issue-created-escalating.json"), http=client)
     assert len(client.seen) == 1  # asked once: the worker never sleeps on Sentry's rate limit
     assert raised.value.after_seconds == pytest.approx(after, abs=1.0)
+    assert raised.value.after_seconds >= 1.0  # at least a second, whatever Sentry said
     assert raised.value.reason.startswith("cannot read the latest event of issue 1170820242: Sentry's rate limit "
                                           "(HTTP 429: You are attempting to use this endpoint too frequently.")
     assert TOKEN not in raised.value.reason and TOKEN not in caplog.text
