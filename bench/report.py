@@ -51,8 +51,7 @@ def summarize(contender: Contender) -> dict[str, Any]:
         "unexpected": sum(row["unexpected"] for row in rounds),
         "error_samples": [sample for row in rounds for sample in row["error_samples"]][:5],
         "peak_memory_mib": round(contender.target.peak_kib / 1024, 1),
-        "server_cpu_ms_per_request": round(1000 * sum(row["server_cpu_seconds"] for row in rounds) / answered, 3)
-        if answered else None,
+        "server_cpu_ms_per_request": _per_request(rounds, "server_cpu_seconds", answered),
         "database_cpu_ms_per_request": _per_request(rounds, "database_cpu_seconds", answered),
         "client_cpu_share": _mean(row["client_cpu_share"] for row in rounds),
         "machine_cpu_busy": _mean(row["machine_cpu_busy"] for row in rounds),

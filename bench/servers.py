@@ -84,6 +84,18 @@ def machine_cpu() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
+def _cpu_ticks(pid: int | str) -> tuple[str, int] | None:
+    """A process's name and user plus system CPU ticks, from /proc/<pid>/stat; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            text = stat.read()
+        name, _, rest = text.partition(" (")[2].rpartition(") ")
+        fields = rest.split()
+        return name, int(fields[11]) + int(fields[12])  # utime, stime
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def postgres_cpu_seconds() -> float | None:
     """User plus system CPU time of every ``postgres`` process on this machine (server, backends,
     WAL writer, checkpointer), in seconds; None where /proc shows none (a remote server).
@@ -93,19 +105,9 @@ def postgres_cpu_seconds() -> float | None:
     """
     ticks, seen = 0, False
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as stat:
-                text = stat.read()
-        except OSError:
-            continue
-        name, _, rest = text.partition(" (")[2].rpartition(") ")
-        if name != "postgres":
-            continue
-        fields = rest.split()
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        seen = True
+        if entry.name.isdigit() and (found := _cpu_ticks(entry.name)) is not None and found[0] == "postgres":
+            ticks += found[1]
+            seen = True
     return ticks / _TICKS if seen else None
 
 
@@ -212,15 +214,7 @@ class ServerProcess:
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time of the process and its descendants, in seconds."""
-        ticks = 0
-        for pid in self.pids():
-            try:
-                with open(f"/proc/{pid}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-                ticks += int(fields[11]) + int(fields[12])  # utime, stime
-            except (OSError, IndexError, ValueError):
-                continue
-        return ticks / _TICKS
+        return sum(found[1] for pid in self.pids() if (found := _cpu_ticks(pid)) is not None) / _TICKS
 
     def stop(self, grace: float = 15.0) -> None:
         """SIGTERM to its process group, then SIGKILL after ``grace`` seconds. Idempotent."""

@@ -386,8 +386,7 @@ def plugin_commands(pm: Any) -> list[Command]:
     return sorted(commands, key=lambda command: (command.group, command.name))
 
 
-def add_plugin_commands(commands: Any, found: Sequence[Command], taken: Sequence[str],
-                        pm: Any = None) -> None:
+def add_plugin_commands(commands: Any, found: Sequence[Command], taken: Sequence[str], pm: Any) -> None:
     """Add each plugin command under its group to ``commands`` (a group that a built-in command
     already names is left out); ``pm``, the plugin manager they came from, runs them."""
     groups: dict[str, list[Command]] = {}
@@ -403,12 +402,12 @@ def add_plugin_commands(commands: Any, found: Sequence[Command], taken: Sequence
             if command.arguments is not None:
                 command.arguments(sub)
             config_option(sub)
-            sub.set_defaults(func=lambda args, key=(command.group, command.name): run_plugin_command(args, *key, pm=pm))
+            sub.set_defaults(func=lambda args, command=command: run_plugin_command(args, command, pm))
 
 
-def run_plugin_command(args: argparse.Namespace, group: str, name: str, pm: Any = None) -> int:
-    """Load config (and plugins as the config says, unless ``pm`` was built for it already),
-    migrate (for a command that uses the database), then run ``hub <group> <name>``."""
+def run_plugin_command(args: argparse.Namespace, command: Command, pm: Any) -> int:
+    """Load the config (with ``pm``, the plugins it enables, built when the command was parsed),
+    migrate (for a command that uses the database), then run ``command``."""
     import asyncio
     import inspect
 
@@ -416,9 +415,6 @@ def run_plugin_command(args: argparse.Namespace, group: str, name: str, pm: Any 
     from hub.logs import setup_logging
 
     settings, pm = load(args.config, pm=pm)
-    command = next((found for found in plugin_commands(pm) if (found.group, found.name) == (group, name)), None)
-    if command is None:
-        raise CliError(f"'hub {group} {name}' comes from a plugin this configuration disables ([plugins] disabled)")
     setup_logging(settings.hub.log_level, settings.secrets, settings.hub.log_format)
     if command.database:
         _upgrade(settings)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from hub.store.batching import Batcher
 from hub.store.sql import Statement, insert
@@ -107,49 +108,46 @@ class SqliteDriver:
         self.connection.executemany(statement.sql("sqlite"),
                                     [encode_row("sqlite", statement.table, row, dump_json) for row in rows])
 
-    def _write_creates(self, inserts: list[GatedInsert]) -> list[bool]:
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE (the write lock at once), COMMIT at the end, ROLLBACK on any error."""
         connection = self.connection
         connection.execute("BEGIN IMMEDIATE")
         try:
-            # The links go in first and decide; the rows of the records they let through follow,
-            # table by table, in the same transaction, so foreign keys are checked at COMMIT.
-            connection.execute("PRAGMA defer_foreign_keys=ON")
-            written = []
-            following: dict[int, list[Mapping[str, Any]]] = {}
-            for rows in inserts:
-                step, [link] = rows.steps[0], rows.rows[0]
-                statement = insert(step.table, on_conflict=step.on_conflict, returning=step.returning)
-                passed = bool(self._execute(Exec(statement, link)))
-                written.append(passed)
-                if passed:
-                    for index in range(1, len(rows.steps)):
-                        following.setdefault(index, []).extend(rows.rows[index])
-            steps = inserts[0].steps
-            for index, table_rows in sorted(following.items()):
-                if table_rows:
-                    self._execute_many(insert(steps[index].table), table_rows)
-            # Deferred foreign keys fail here (a label id deleted since it was cached).
+            yield
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             raise
+
+    def _insert_by_table(self, inserts: list[GatedInsert], first_step: int = 0) -> None:
+        """The rows of ``inserts`` from step ``first_step`` on, table by table, one call each."""
+        if not inserts:
+            return
+        steps = inserts[0].steps
+        for index in range(first_step, len(steps)):
+            table_rows = [row for rows in inserts for row in rows.rows[index]]
+            if table_rows:
+                self._execute_many(insert(steps[index].table), table_rows)
+
+    def _write_creates(self, inserts: list[GatedInsert]) -> list[bool]:
+        with self._transaction():
+            # The links go in first and decide; the rows of the records they let through follow,
+            # table by table, in the same transaction, so foreign keys are checked at COMMIT
+            # (where they fail for a label id deleted since it was cached).
+            self.connection.execute("PRAGMA defer_foreign_keys=ON")
+            written = []
+            for rows in inserts:
+                step = rows.steps[0]
+                statement = insert(step.table, on_conflict=step.on_conflict, returning=step.returning)
+                written.append(bool(self._execute(Exec(statement, rows.rows[0][0]))))
+            self._insert_by_table([rows for rows, passed in zip(inserts, written) if passed], first_step=1)
         return written
 
     def _insert_rows(self, inserts: list[GatedInsert]) -> None:
-        connection = self.connection
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            steps = inserts[0].steps
-            for index, step in enumerate(steps):
-                table_rows = [row for rows in inserts for row in rows.rows[index]]
-                if table_rows:
-                    self._execute_many(insert(step.table), table_rows)
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
+        with self._transaction():
+            self._insert_by_table(inserts)
 
     # -- from the event loop ----------------------------------------------------------------
 
