@@ -24,7 +24,7 @@ import httpx
 from hub import Cache, RetryLater
 
 from hub_github.client import GitHubClient, GitHubError
-from hub_github.paths import matching_files, segments
+from hub_github.paths import matching_files, normalise, segments
 from hub_github.settings import GithubSettings
 
 __all__ = ["code_link_of", "code_url", "repository_file", "web_url"]
@@ -102,7 +102,11 @@ async def repository_file(settings: GithubSettings, project: str | None, path: s
         log.warning("[GitHub] Files of %s not listed for a stack-trace link: %s", repo,
                     str(error) or type(error).__name__)
         return None
-    found = matching_files([path], files)
+    # A tree lists up to tens of thousands of files and this runs on the event loop, once per
+    # click: only the files that end as the frame's file name can match, the rest skip the walk.
+    stack = normalise(path)
+    name = stack[-1] if stack else ""
+    found = matching_files([path], [file for file in files if file.lower().endswith(name)]) if name else []
     return found[0] if found else None
 
 

@@ -53,6 +53,6 @@ async def release_commit(context: Any, settings: SentrySettings, project: str | 
         # Not cached: the next click asks again, once Sentry is back or the limit has passed.
         log.warning("[Sentry] Newest release of %s not fetched: %s", project, error)
         return None
-    commit = _commit_of(release) if release is not None else None
+    commit = _commit_of(release)  # None for no release too
     await context.cache.set(CACHE_NAMESPACE, project, {"commit": commit}, ttl_seconds=CACHE_SECONDS)
     return commit
