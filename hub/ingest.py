@@ -115,11 +115,13 @@ def received(source: Source, headers: Mapping[str, str], body: bytes) -> Receive
 
 @observe_delivery
 async def handle_webhook(hub: "Hub", source: Source, headers: Mapping[str, str], body: bytes, *,
-                         verified: bool = False) -> Answer:
+                         verified: bool = False, remember_now: bool = False) -> Answer:
     """Run one delivery through the pipeline and return the answer to send.
 
     ``verified=True`` skips the signature check (``hub replay`` of a file the operator trusts).
-    Raises one of DATABASE_ERRORS when the database is unreachable.
+    ``remember_now=True`` writes what the decision asks to remember before returning (no webhook
+    budget to keep: ``hub.Pipeline``); otherwise beside the answer. Raises one of DATABASE_ERRORS
+    when the database is unreachable.
     """
     delivery = received(source, headers, body)
     hook = hub.pm.hook
@@ -148,7 +150,9 @@ async def handle_webhook(hub: "Hub", source: Source, headers: Mapping[str, str],
     if decision.kind == "split":
         return await _split(hub, delivery)
     answer = await _write(hub, delivery)
-    if decision.remember:
+    if decision.remember and remember_now:
+        await _remember(hub, delivery)
+    elif decision.remember:
         # Not part of what the answer promises: written beside it, never inside the webhook's
         # time budget (a cold connection must not turn a committed delivery into a 503).
         _REMEMBERING.keep(asyncio.get_running_loop().create_task(_remember(hub, delivery)))
@@ -170,8 +174,8 @@ async def _remember(hub: "Hub", delivery: ReceivedDelivery) -> None:
 
 
 async def remembered() -> None:
-    """Wait for the ``Decision.remember`` writes under way (``hub.Pipeline.deliver`` before a command
-    exits; tests, whose app may run on another event loop)."""
+    """Wait for every ``Decision.remember`` write under way in this process, including those that
+    start meanwhile (tests, whose app may run on another event loop)."""
     await _REMEMBERING.settled()
 
 

@@ -70,7 +70,7 @@ class Pipeline:
 
         Raises UnknownSource when no plugin serves ``source``, and the database's errors.
         """
-        from hub.ingest import handle_webhook, remembered
+        from hub.ingest import handle_webhook
 
         served = self._hub.sources.get(source)
         if served is None:
@@ -78,9 +78,9 @@ class Pipeline:
                                 f"(have: {', '.join(self._hub.sources) or 'none'})")
         headers = {name.lower(): value for name, value in headers.items()}
         headers.setdefault("content-type", "application/json")
-        answer = await handle_webhook(self._hub, served, headers, body, verified=True)
-        await remembered()  # no webhook budget here, and a command may exit right after
-        return answer
+        # Its own remember writes done before returning (a command may exit right after), not
+        # every other delivery's: the periodic reconcile delivers while webhooks keep coming.
+        return await handle_webhook(self._hub, served, headers, body, verified=True, remember_now=True)
 
     async def linked(self, source: str, external_id: str) -> IssueView | None:
         """The issue linked to ``source``'s record ``external_id``, as it is now; None when none is."""

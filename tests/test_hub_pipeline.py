@@ -24,3 +24,20 @@ async def test_a_delivery_without_http_is_the_webhooks_own(hub_client):
         assert refused.status == 400 and refused.body["error"] == "missing Sentry-Hook-Resource header"
         with pytest.raises(UnknownSource, match="no plugin serves the source 'nope'"):
             await pipeline.deliver("nope", {}, b"{}")
+
+
+async def test_a_delivery_without_http_has_written_what_it_remembers_when_it_returns(hub_client, monkeypatch):
+    """No webhook budget to keep: the installation uuid the delivery carries is in the cache as soon
+    as ``deliver`` returns (a command may exit right after), without waiting for other deliveries."""
+    from hub import ingest
+    from hub_sentry import installation
+
+    monkeypatch.setattr(installation, "_asked", {})  # this test's database starts empty
+    async with hub_client() as hc:
+        payload = json.loads(sentry_issue_body("41"))
+        payload["installation"] = {"uuid": "7a485448-a9e2-4c85-8a3c-4f44175783c9"}
+        spawned = []
+        monkeypatch.setattr(ingest._REMEMBERING, "keep", spawned.append)  # a write beside the answer
+        await Pipeline(hc.hub).deliver("sentry", {"sentry-hook-resource": "issue"}, json.dumps(payload).encode())
+        assert spawned == []
+        assert (await hc.hub.cache.get("sentry.installation", "current"))["uuid"] == payload["installation"]["uuid"]
